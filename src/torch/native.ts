@@ -1,0 +1,66 @@
+// Loads the libtorch addon (native/). Everything else reaches libtorch through this one module.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** A native tensor handle: owns one at::Tensor. Wrapped by the TypeScript `Tensor`. */
+export interface TensorHandle {
+  shape(): number[];
+  strides(): number[];
+  dtype(): number;
+  device(): string;
+  numel(): number;
+  bytes(): number;
+  isDisposed(): boolean;
+  dispose(): void;
+  requiresGrad(): boolean;
+  setRequiresGrad(on: boolean): void;
+  grad(): TensorHandle | null;
+  setGrad(g: TensorHandle | null): void;
+  isLeaf(): boolean;
+  hasGradFn(): boolean;
+  item(): number | boolean;
+  toTypedArray(raw?: boolean): ArrayBufferView;
+  copyFrom(data: ArrayBufferView): void;
+  isContiguous(): boolean;
+  isChannelsLast(): boolean;
+  sameStorage(other: TensorHandle): boolean;
+}
+
+/** One ATen op, its schema looked up once. */
+export interface OpHandle {
+  call(args: unknown[], discardResult?: boolean): unknown;
+  schema(): string;
+}
+
+export interface NativeAddon {
+  TensorHandle: abstract new (...args: never[]) => TensorHandle;
+  findOp(name: string, overload: string): OpHandle;
+  fromTypedArray(data: ArrayBufferView, shape: number[], dtype?: number, device?: string, raw?: boolean): TensorHandle;
+  backward(tensors: TensorHandle[], grads: (TensorHandle | null)[] | null, retainGraph: boolean | null, createGraph: boolean, inputs: TensorHandle[] | null): void;
+  grad(outputs: TensorHandle[], inputs: TensorHandle[], gradOutputs: (TensorHandle | null)[] | null, retainGraph: boolean | null, createGraph: boolean, allowUnused: boolean): (TensorHandle | null)[];
+  setGradEnabled(on: boolean): boolean;
+  isGradEnabled(): boolean;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  manualSeed(seed: number): void;
+  memory(): { liveTensors: number; liveBytes: number; peakBytes: number };
+  resetPeak(): void;
+  cudaAvailable(): boolean;
+  buildInfo(): string;
+}
+
+function loadAddon(): NativeAddon {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const addonPath = path.resolve(here, '..', '..', 'native', 'build', 'Release', 'kwshield_torch.node');
+  if (!existsSync(addonPath)) {
+    throw new Error(
+      `kwshield's libtorch addon is not built (${addonPath} is missing). Run \`npm ci\` or \`npm run build:native\` ` +
+        '(it needs libtorch: as root, apt-get install -y libtorch-dev, or set LIBTORCH=/path/to/libtorch).',
+    );
+  }
+  return createRequire(import.meta.url)(addonPath) as NativeAddon;
+}
+
+export const native: NativeAddon = loadAddon();

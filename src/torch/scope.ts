@@ -1,0 +1,98 @@
+// Deterministic memory: tensors made inside tidy() are freed when it returns, except what it returns
+// and what keep() marks. The JS garbage collector does not see native memory and does not run
+// finalizers inside a synchronous training loop, so scopes, not GC, bound memory (specs/engine.md).
+import { native } from './native.ts';
+import type { Tensor } from './tensor.ts';
+
+const scopeStack: Tensor[][] = [];
+
+/** Called by every new Tensor: the innermost open scope owns it. */
+export function track(t: Tensor): void {
+  const scope = scopeStack[scopeStack.length - 1];
+  if (scope) scope.push(t);
+}
+
+function collectReturned(value: unknown, into: Set<Tensor>, depth = 0): void {
+  if (value === null || typeof value !== 'object' || depth > 8) return;
+  if (isTensor(value)) {
+    into.add(value);
+    return;
+  }
+  if (Array.isArray(value)) {
+    for (const v of value) collectReturned(v, into, depth + 1);
+    return;
+  }
+  if (value instanceof Map) {
+    for (const v of value.values()) collectReturned(v, into, depth + 1);
+    return;
+  }
+  if (Object.getPrototypeOf(value) === Object.prototype) {
+    for (const v of Object.values(value)) collectReturned(v, into, depth + 1);
+  }
+}
+
+function isTensor(value: object): value is Tensor {
+  return (value as { isTensorMarker?: boolean }).isTensorMarker === true;
+}
+
+/**
+ * Runs fn; frees every tensor created inside, except those returned (in any nesting of arrays, Maps
+ * and plain objects) and those passed to keep(). Returned tensors move to the enclosing scope.
+ */
+export function tidy<T>(fn: () => T): T {
+  const scope: Tensor[] = [];
+  scopeStack.push(scope);
+  let result: T | undefined;
+  let failed = true;
+  try {
+    result = fn();
+    if (result instanceof Promise) {
+      throw new Error('tidy() needs a synchronous function: a scope cannot be held across an await');
+    }
+    failed = false;
+    return result;
+  } finally {
+    scopeStack.pop();
+    const returned = new Set<Tensor>();
+    if (!failed) collectReturned(result, returned);
+    const parent = scopeStack[scopeStack.length - 1];
+    for (const t of scope) {
+      if (returned.has(t)) {
+        if (parent) parent.push(t);
+      } else if (!t.persistent) {
+        t.dispose();
+      }
+    }
+  }
+}
+
+/** Exempts t from every scope: it lives until dispose() (or, as a last resort, garbage collection). */
+export function keep<T extends Tensor>(t: T): T {
+  t.persistent = true;
+  return t;
+}
+
+/** Frees the given tensors (and tensors inside arrays/objects) now. Idempotent. */
+export function dispose(...values: unknown[]): void {
+  const found = new Set<Tensor>();
+  for (const v of values) collectReturned(v, found);
+  for (const t of found) t.dispose();
+}
+
+export interface MemoryInfo {
+  /** tensors alive in the engine (every handle not yet freed) */
+  liveTensors: number;
+  /** their bytes (logical size; views of one storage count each) */
+  liveBytes: number;
+  peakBytes: number;
+  /** open tidy() scopes */
+  scopeDepth: number;
+}
+
+export function memory(): MemoryInfo {
+  return { ...native.memory(), scopeDepth: scopeStack.length };
+}
+
+export function resetPeakMemory(): void {
+  native.resetPeak();
+}
