@@ -1,0 +1,8 @@
+// Modules, layers, initialisation and optimizers over the tensor engine.
+export { defaultBias, defaultWeight, fanIn, normalParameter, uniformParameter, xavierUniform } from './init.ts';
+export { Dropout, Flatten, ReLU, Sequential } from './layers/basic.ts';
+export { Conv1d, type Conv1dOptions, Conv2d, type Conv2dOptions } from './layers/conv.ts';
+export { Linear } from './layers/linear.ts';
+export { type AnyBatchNorm, BatchNorm1d, BatchNorm2d, isBatchNorm, LayerNorm, withFrozenBatchNormStats } from './layers/norm.ts';
+export { buffer, isBuffer, type Layer, type LayerModule, Module, parameter } from './module.ts';
+export * from './optim/index.ts';
