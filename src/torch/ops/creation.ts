@@ -52,13 +52,13 @@ export function scalarTensor(value: number, opts?: CreateOptions): Tensor {
   return finish(call('aten::scalar_tensor', '', [value, dtypeCode(opts?.dtype ?? 'float32'), undefined, opts?.device]), opts);
 }
 
-function factory(name: string, shape: number[], opts?: CreateOptions, extra: unknown[] = []): Tensor {
-  return finish(call(name, '', [shape, ...extra, opts?.dtype ? dtypeCode(opts.dtype) : undefined, undefined, opts?.device]), opts);
+function factory(name: string, shape: number[], opts?: CreateOptions, overload = ''): Tensor {
+  return finish(call(name, overload, [shape, opts?.dtype ? dtypeCode(opts.dtype) : undefined, undefined, opts?.device]), opts);
 }
 
 export const zeros = (shape: number[], opts?: CreateOptions) => factory('aten::zeros', shape, opts);
 export const ones = (shape: number[], opts?: CreateOptions) => factory('aten::ones', shape, opts);
-export const empty = (shape: number[], opts?: CreateOptions) => factory('aten::empty', shape, opts);
+export const empty = (shape: number[], opts?: CreateOptions) => factory('aten::empty', shape, opts, 'memory_format');
 /** Standard normal samples (uses the global generator: see manualSeed). */
 export const randn = (shape: number[], opts?: CreateOptions) => factory('aten::randn', shape, opts);
 /** Uniform samples in [0, 1). */
