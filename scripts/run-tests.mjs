@@ -18,7 +18,10 @@ if (!existsSync(addon)) {
 function collect(target, out) {
   const full = path.resolve(root, target);
   if (!existsSync(full)) throw new Error(`no such test file or folder: ${target}`);
-  if (statSync(full).isFile()) return out.push(full);
+  if (statSync(full).isFile()) {
+    out.push(full);
+    return out;
+  }
   for (const entry of readdirSync(full).sort()) {
     if (entry === 'node_modules' || entry.startsWith('.')) continue;
     const child = path.join(full, entry);
@@ -32,7 +35,7 @@ const targets = process.argv.slice(2);
 const files = (targets.length ? targets : ['src', 'test']).flatMap((t) => collect(t, []));
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=1', ...files],
+  ['--import', 'tsx', '--test', ...files],
   { cwd: root, stdio: 'inherit', env: { ...process.env, KWSHIELD_TEST: '1' } },
 );
 process.exit(result.status ?? 1);
