@@ -66,5 +66,6 @@ at::ScalarType DtypeFromTypedArray(napi_typedarray_type type);
 
 void InitOps(Napi::Env env, Napi::Object exports);
 void InitAutograd(Napi::Env env, Napi::Object exports);
+void InitAllocator(Napi::Env env, Napi::Object exports);
 
 }  // namespace kw

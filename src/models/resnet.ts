@@ -1,6 +1,6 @@
 // The GN-FT authors' KWS ResNet (specs/models.md `resnet`; identical to ResNet in
 // shared/peers/torch_reference.py, so state-dict names and shapes match PyTorch's).
-import { BatchNorm2d, Conv2d, Linear, Module, Sequential } from '../nn/index.ts';
+import { BatchNorm2d, Conv2d, chain, Linear, Module, release, Sequential } from '../nn/index.ts';
 import { add, avgPool2d, relu, type Tensor } from '../torch/index.ts';
 
 const conv3x3 = (inC: number, outC: number, stride = 1) => new Conv2d(inC, outC, 3, { stride, padding: 1, bias: false });
@@ -23,8 +23,19 @@ export class BasicBlock extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const y = this.bn2.forward(this.conv2.forward(relu(this.bn1.forward(this.conv1.forward(x)))));
-    return relu(add(y, this.downsample ? this.downsample.forward(x) : x));
+    const y = chain(
+      x,
+      (t) => this.conv1.forward(t),
+      (t) => this.bn1.forward(t),
+      relu,
+      (t) => this.conv2.forward(t),
+      (t) => this.bn2.forward(t),
+    );
+    const shortcut = this.downsample ? this.downsample.forward(x) : x;
+    const sum = add(y, shortcut);
+    release(y);
+    release(shortcut, x);
+    return chain(sum, relu);
   }
 }
 
@@ -69,9 +80,22 @@ export class ResNet extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    let y = relu(this.bn.forward(this.conv.forward(x)));
-    y = this.layer3.forward(this.layer2.forward(this.layer1.forward(y)));
-    y = avgPool2d(this.conv2d.forward(y), 4);
-    return this.fc.forward(y.flatten(1));
+    // Weights in channels_last (see Module.channelsLast) want the input in that layout too.
+    const input = this.conv.weight.isChannelsLast && !x.isChannelsLast ? x.contiguous('channelsLast') : x;
+    const y = chain(
+      input,
+      (t) => this.conv.forward(t),
+      (t) => this.bn.forward(t),
+      relu,
+      (t) => this.layer1.forward(t),
+      (t) => this.layer2.forward(t),
+      (t) => this.layer3.forward(t),
+      (t) => this.conv2d.forward(t),
+      (t) => avgPool2d(t, 4),
+      (t) => t.flatten(1),
+      (t) => this.fc.forward(t),
+    );
+    if (input !== x) release(input);
+    return y;
   }
 }

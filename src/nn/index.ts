@@ -1,4 +1,5 @@
 // Modules, layers, initialisation and optimizers over the tensor engine.
+export { chain, release } from './chain.ts';
 export { defaultBias, defaultWeight, fanIn, normalParameter, uniformParameter, xavierUniform } from './init.ts';
 export { Dropout, Flatten, ReLU, Sequential } from './layers/basic.ts';
 export { Conv1d, type Conv1dOptions, Conv2d, type Conv2dOptions } from './layers/conv.ts';

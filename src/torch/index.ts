@@ -10,5 +10,5 @@ export * from './ops/shape.ts';
 export * from './ops/signal.ts';
 export { atenOp } from './ops/dispatch.ts';
 export { cudaAvailable, type Device, getNumThreads, manualSeed, resolveDevice, setNumThreads } from './runtime.ts';
-export { dispose, keep, type MemoryInfo, memory, resetPeakMemory, tidy } from './scope.ts';
+export { dispose, emptyCache, keep, type MemoryInfo, memory, resetPeakMemory, tidy } from './scope.ts';
 export { Tensor } from './tensor.ts';

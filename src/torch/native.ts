@@ -48,6 +48,8 @@ export interface NativeAddon {
   memory(): { liveTensors: number; liveBytes: number; peakBytes: number };
   resetPeak(): void;
   cudaAvailable(): boolean;
+  emptyCache(): void;
+  cachedBytes(): number;
   buildInfo(): string;
 }
 

@@ -184,7 +184,8 @@ describe('autograd', () => {
       assert.equal(x.grad, null);
       T.backward(x.mul(3).sum());
       T.backward(x.mul(3).sum());
-      assert.deepEqual(x.grad?.toArray(), [6, 6, 6]);
+      const accumulated = x.grad as T.Tensor | null;
+      assert.deepEqual(accumulated?.toArray(), [6, 6, 6]);
     });
   });
 

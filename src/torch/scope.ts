@@ -85,12 +85,19 @@ export interface MemoryInfo {
   /** their bytes (logical size; views of one storage count each) */
   liveBytes: number;
   peakBytes: number;
+  /** freed blocks the caching CPU allocator holds for reuse (see native/src/allocator.cc) */
+  cachedBytes: number;
   /** open tidy() scopes */
   scopeDepth: number;
 }
 
 export function memory(): MemoryInfo {
-  return { ...native.memory(), scopeDepth: scopeStack.length };
+  return { ...native.memory(), cachedBytes: native.cachedBytes(), scopeDepth: scopeStack.length };
+}
+
+/** Returns the caching CPU allocator's free blocks to the system. */
+export function emptyCache(): void {
+  native.emptyCache();
 }
 
 export function resetPeakMemory(): void {

@@ -1,4 +1,5 @@
 import { dropout, flatten, relu, type Tensor } from '../../torch/index.ts';
+import { chain } from '../chain.ts';
 import { type Layer, type LayerModule, Module } from '../module.ts';
 
 /** Inverted dropout, active only in training mode. */
@@ -43,8 +44,6 @@ export class Sequential extends Module implements Layer {
   }
 
   forward(x: Tensor): Tensor {
-    let y = x;
-    for (const layer of this.layers) y = layer.forward(y);
-    return y;
+    return chain(x, ...this.layers.map((layer) => (t: Tensor) => layer.forward(t)));
   }
 }

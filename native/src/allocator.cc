@@ -1,0 +1,126 @@
+// A caching CPU allocator. Why: libtorch's default CPU allocator returns every large block to the OS
+// (glibc munmaps anything over its mmap threshold), so each training step faults in the same
+// activation memory again. On the 2-core VMs this project runs on, that made the kernel's page-fault
+// work about half of a ResNet step's time, in PyTorch and here alike. Training repeats the same
+// tensor sizes every step, so keeping freed large blocks by size and handing them back avoids the
+// faults. Small blocks go straight to the system allocator (it already caches them). The cache is
+// capped (KWSHIELD_CPU_CACHE_MB, default 8192; 0 disables it) and can be emptied from JS.
+#include "common.h"
+
+#include <c10/core/CPUAllocator.h>
+#include <c10/core/impl/alloc_cpu.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+namespace kw {
+namespace {
+
+constexpr size_t kMinCachedBytes = 256 * 1024;  // below this the system allocator is cheap enough
+constexpr size_t kRounding = 64 * 1024;
+
+size_t RoundUp(size_t n) { return (n + kRounding - 1) / kRounding * kRounding; }
+
+class CachingCpuAllocator final : public c10::Allocator {
+ public:
+  explicit CachingCpuAllocator(size_t capBytes) : cap_(capBytes) {}
+
+  c10::DataPtr allocate(size_t n) const override {
+    void* ptr = n < kMinCachedBytes ? c10::alloc_cpu(n) : Take(RoundUp(n));
+    return {ptr, ptr, &Free, c10::Device(c10::DeviceType::CPU)};
+  }
+
+  c10::DeleterFnPtr raw_deleter() const override { return &Free; }
+
+  void EmptyCache() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [size, blocks] : free_) {
+      for (void* p : blocks) c10::free_cpu(p);
+    }
+    free_.clear();
+    cachedBytes_ = 0;
+  }
+
+  size_t CachedBytes() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cachedBytes_;
+  }
+
+  static CachingCpuAllocator* instance;
+
+ private:
+  void* Take(size_t size) const {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = free_.find(size);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        cachedBytes_ -= size;
+        sizes_[p] = size;
+        return p;
+      }
+    }
+    void* p = c10::alloc_cpu(size);
+    std::lock_guard<std::mutex> lock(mu_);
+    sizes_[p] = size;
+    return p;
+  }
+
+  static void Free(void* p) {
+    if (!p) return;
+    auto* self = instance;
+    std::unique_lock<std::mutex> lock(self->mu_);
+    auto it = self->sizes_.find(p);
+    if (it == self->sizes_.end()) {  // a small block: not ours to cache
+      lock.unlock();
+      c10::free_cpu(p);
+      return;
+    }
+    size_t size = it->second;
+    self->sizes_.erase(it);
+    if (self->cachedBytes_ + size > self->cap_) {
+      lock.unlock();
+      c10::free_cpu(p);
+      return;
+    }
+    self->free_[size].push_back(p);
+    self->cachedBytes_ += size;
+  }
+
+  size_t cap_;
+  mutable std::mutex mu_;
+  mutable std::unordered_map<size_t, std::vector<void*>> free_;
+  mutable std::unordered_map<void*, size_t> sizes_;  // live large blocks
+  mutable size_t cachedBytes_ = 0;
+};
+
+CachingCpuAllocator* CachingCpuAllocator::instance = nullptr;
+
+Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
+  if (CachingCpuAllocator::instance) CachingCpuAllocator::instance->EmptyCache();
+  return info.Env().Undefined();
+}
+
+Napi::Value CachedBytes(const Napi::CallbackInfo& info) {
+  double bytes = CachingCpuAllocator::instance ? static_cast<double>(CachingCpuAllocator::instance->CachedBytes()) : 0;
+  return Napi::Number::New(info.Env(), bytes);
+}
+
+}  // namespace
+
+void InitAllocator(Napi::Env env, Napi::Object exports) {
+  const char* env_cap = std::getenv("KWSHIELD_CPU_CACHE_MB");
+  long capMb = env_cap ? std::strtol(env_cap, nullptr, 10) : 8192;
+  if (capMb > 0 && !CachingCpuAllocator::instance) {
+    // Never destroyed: tensors freed during process exit still call into it.
+    CachingCpuAllocator::instance = new CachingCpuAllocator(static_cast<size_t>(capMb) * 1024 * 1024);
+    c10::SetCPUAllocator(CachingCpuAllocator::instance, /*priority=*/10);
+  }
+  exports.Set("emptyCache", Napi::Function::New(env, EmptyCache));
+  exports.Set("cachedBytes", Napi::Function::New(env, CachedBytes));
+}
+
+}  // namespace kw

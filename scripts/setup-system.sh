@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the system packages kwshield needs (Debian/Ubuntu): libtorch (unless $LIBTORCH points to
+# one) and espeak-ng (the synthetic Speech Commands voices). With --bench it adds python3-torch and
+# python3-torchaudio, used only by the side-by-side benchmark and to remake reference fixtures.
+# As root with apt it installs what is missing; otherwise it prints the exact command and fails.
+set -euo pipefail
+
+packages=()
+if [ -z "${LIBTORCH:-}" ] && [ ! -f /usr/include/ATen/ATen.h ]; then packages+=(libtorch-dev); fi
+command -v espeak-ng >/dev/null 2>&1 || packages+=(espeak-ng)
+if [ "${1:-}" = "--bench" ]; then
+  /usr/bin/python3 -c 'import torch, torchaudio' >/dev/null 2>&1 || packages+=(python3-torch python3-torchaudio)
+fi
+
+if [ ${#packages[@]} -eq 0 ]; then
+  echo "system packages: all present"
+  exit 0
+fi
+
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing: ${packages[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${packages[@]}"
+else
+  echo "kwshield needs these system packages: ${packages[*]}" >&2
+  echo "install them with:  sudo apt-get install -y ${packages[*]}" >&2
+  echo "(or point LIBTORCH at an unpacked libtorch instead of installing libtorch-dev)" >&2
+  exit 1
+fi
