@@ -2,6 +2,7 @@
 // shared/peers/torch_reference.py, so state-dict names and shapes match PyTorch's).
 import { BatchNorm2d, Conv2d, chain, Linear, Module, release, Sequential } from '../nn/index.ts';
 import { add, avgPool2d, relu, type Tensor } from '../torch/index.ts';
+import { registerModel } from './registry.ts';
 
 const conv3x3 = (inC: number, outC: number, stride = 1) => new Conv2d(inC, outC, 3, { stride, padding: 1, bias: false });
 
@@ -80,8 +81,10 @@ export class ResNet extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    // Front-ends give [batch, frames, coefficients]; the convolutions want one channel.
+    const withChannel = x.ndim === 3 ? x.unsqueeze(1) : x;
     // Weights in channels_last (see Module.channelsLast) want the input in that layout too.
-    const input = this.conv.weight.isChannelsLast && !x.isChannelsLast ? x.contiguous('channelsLast') : x;
+    const input = this.conv.weight.isChannelsLast && !withChannel.isChannelsLast ? chain(withChannel, (t) => t.contiguous('channelsLast')) : withChannel;
     const y = chain(
       input,
       (t) => this.conv.forward(t),
@@ -98,4 +101,21 @@ export class ResNet extends Module {
     if (input !== x) release(input);
     return y;
   }
+
+  /** Conv layers (output channels) and the hidden Linear-free trunk, in forward order; shortcuts excluded. */
+  neuronLayers(): string[] {
+    return this.namedModules()
+      .filter(([name, m]) => m instanceof Conv2d && !name.includes('downsample'))
+      .map(([name]) => name);
+  }
 }
+
+registerModel<ResNetConfig>({
+  name: 'resnet',
+  description: "GN-FT authors' KWS ResNet: 16-32-64 channels, 2 BasicBlocks per stage (specs/models.md)",
+  frontEnd: 'mfcc-16k',
+  inputShape: [101, 40],
+  defaults: { ...resnetDefaults },
+  build: (config) => new ResNet(config),
+  neuronLayers: (model) => (model as ResNet).neuronLayers(),
+});

@@ -1,0 +1,31 @@
+// The `kwshield` command (specs/cli.md): one program, subcommands as thin layers over the library.
+// Exit codes: 0 success, 2 usage error, 1 failure with a message that names the input and the fix.
+import { Command, CommanderError } from '@commander-js/extra-typings';
+
+/** An error whose message is meant for the user as it is (no stack trace unless --debug). */
+export class UserError extends Error {}
+
+export function buildProgram(): Command {
+  const program = new Command('kwshield')
+    .description('Attack, detect and remove backdoors in keyword-spotting models')
+    .option('--debug', 'print stack traces on errors')
+    .exitOverride()
+    .showHelpAfterError();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    const debug = argv.includes('--debug');
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`kwshield: ${debug && error instanceof Error ? error.stack : message}\n`);
+    return 1;
+  }
+}
