@@ -76,7 +76,8 @@ function makeAdam(params: Tensor[], opts: AdamOptions, decoupled: boolean, defau
       const out = new Map<string, Tensor>();
       state.forEach((s, i) => {
         if (!s) return;
-        out.set(`${i}.step`, keepState(tensor([s.step], [], { dtype: 'float64' })));
+        // a fresh tensor, owned by the caller's scope
+        out.set(`${i}.step`, tensor([s.step], [], { dtype: 'float64' }));
         out.set(`${i}.exp_avg`, s.expAvg);
         out.set(`${i}.exp_avg_sq`, s.expAvgSq);
       });
