@@ -1,0 +1,13 @@
+// Tensor file formats.
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  type LoadOptions,
+  loadSafetensors,
+  readSafetensorsHeader,
+  type SafetensorsEntry,
+  SafetensorsError,
+  type SafetensorsHeader,
+  saveSafetensors,
+  type TensorDict,
+} from './safetensors.ts';
