@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { memory, noGrad, ones, randn, tidy } from '../torch/index.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadSafetensors, memory, noGrad, ones, randn, saveSafetensors, tidy } from '../torch/index.ts';
 import { BatchNorm1d, BatchNorm2d, Conv2d, Dropout, LayerNorm, Linear, Module, Sequential, withFrozenBatchNormStats } from './index.ts';
 
 class Tiny extends Module {
@@ -51,6 +54,20 @@ describe('Module', () => {
     a.dispose();
     b.dispose();
     x.dispose();
+  });
+
+  it('state dict round trip through a safetensors file', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'kws-sd-'));
+    const a = new Tiny().eval();
+    const b = new Tiny().eval();
+    const x = randn([2, 1, 5, 5]);
+    tidy(() => saveSafetensors(path.join(dir, 'm.safetensors'), a.stateDict()));
+    tidy(() => b.loadStateDict(loadSafetensors(path.join(dir, 'm.safetensors')).tensors));
+    tidy(() => assert.deepEqual(a.forward(x).toArray(), b.forward(x).toArray()));
+    assert.equal(b.bn.num_batches_tracked.dtype, 'int64');
+    for (const t of [a, b]) t.dispose();
+    x.dispose();
+    rmSync(dir, { recursive: true });
   });
 
   it('train/eval reaches every descendant; dropout only in training', () => {

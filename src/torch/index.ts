@@ -12,3 +12,4 @@ export { atenOp } from './ops/dispatch.ts';
 export { cudaAvailable, type Device, getNumThreads, manualSeed, resolveDevice, setNumThreads } from './runtime.ts';
 export { dispose, emptyCache, keep, type MemoryInfo, memory, resetPeakMemory, tidy } from './scope.ts';
 export { Tensor } from './tensor.ts';
+export * from './io/index.ts';
