@@ -7,3 +7,13 @@ export { Linear } from './layers/linear.ts';
 export { type AnyBatchNorm, BatchNorm1d, BatchNorm2d, isBatchNorm, LayerNorm, withFrozenBatchNormStats } from './layers/norm.ts';
 export { buffer, isBuffer, type Layer, type LayerModule, Module, parameter } from './module.ts';
 export * from './optim/index.ts';
+export { type AttentionCallOptions, MultiheadAttention, type MultiheadAttentionOptions } from './layers/attention.ts';
+export { LSTM, type LSTMOptions, type LSTMState } from './layers/lstm.ts';
+export {
+  type Activation,
+  type EncoderCallOptions,
+  TransformerEncoder,
+  TransformerEncoderLayer,
+  type TransformerEncoderLayerOptions,
+  type TransformerEncoderOptions,
+} from './layers/transformer.ts';

@@ -72,6 +72,12 @@ function makeAdam(params: Tensor[], opts: AdamOptions, decoupled: boolean, defau
     zeroGrad() {
       zeroGrads(params);
     },
+    dispose() {
+      state.forEach((s, i) => {
+        if (s) dispose(s.expAvg, s.expAvgSq);
+        state[i] = undefined;
+      });
+    },
     stateDict() {
       const out = new Map<string, Tensor>();
       state.forEach((s, i) => {
@@ -89,6 +95,7 @@ function makeAdam(params: Tensor[], opts: AdamOptions, decoupled: boolean, defau
         const expAvg = saved.get(`${i}.exp_avg`);
         const expAvgSq = saved.get(`${i}.exp_avg_sq`);
         if (!step || !expAvg || !expAvgSq) return;
+        if (state[i]) dispose(state[i]?.expAvg, state[i]?.expAvgSq);
         if (expAvg.shape.join() !== p.shape.join()) throw new Error(`optimizer state ${i}.exp_avg has shape [${expAvg.shape}] but parameter ${i} has [${p.shape}]: the state belongs to another model`);
         state[i] = { step: step.item(), expAvg: keepState(mul(expAvg, 1)), expAvgSq: keepState(mul(expAvgSq, 1)) };
       });

@@ -12,6 +12,8 @@ export interface Optimizer {
   /** Optimizer state (moments, step counts) as named tensors, to checkpoint and resume. */
   stateDict(): Map<string, Tensor>;
   loadStateDict(state: Map<string, Tensor>): void;
+  /** Frees the optimizer's state tensors (moments, momentum buffers). */
+  dispose(): void;
 }
 
 /** The parameters that have a gradient now, with those gradients (new handles: dispose after use). */

@@ -55,6 +55,12 @@ export function sgd(params: Tensor[], opts: SgdOptions = {}): Optimizer {
     zeroGrad() {
       zeroGrads(params);
     },
+    dispose() {
+      buffers.forEach((b, i) => {
+        b?.dispose();
+        buffers[i] = undefined;
+      });
+    },
     stateDict() {
       const out = new Map<string, Tensor>();
       buffers.forEach((b, i) => b && out.set(`${i}.momentum_buffer`, b));
@@ -64,6 +70,7 @@ export function sgd(params: Tensor[], opts: SgdOptions = {}): Optimizer {
       params.forEach((_p, i) => {
         const b = saved.get(`${i}.momentum_buffer`);
         if (b) {
+          buffers[i]?.dispose();
           const copy = mul(b, 1);
           copy.persistent = true;
           buffers[i] = copy;
