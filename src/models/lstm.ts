@@ -1,0 +1,92 @@
+// Unidirectional LSTM classifiers over MFCC frames (specs/models.md `lstm`; attacks.md section 8): the last
+// time step's hidden state goes to a Linear. `lstm-large` is the GN-FT authors' `RNN` ([GNFT] utils/models.py:
+// 3 layers, hidden 768), whose field names (lstm, fc) these share, so state dicts line up with it.
+import { chain, Linear, Module, release } from '../nn/index.ts';
+import { LSTM } from '../nn/layers/lstm.ts';
+import type { Tensor } from '../torch/index.ts';
+import { registerModel } from './registry.ts';
+
+export interface LstmConfig {
+  classes: number;
+  /** one clip as the front-end gives it: [frames, coefficients] */
+  inputShape: [number, number];
+  hiddenSize: number;
+  numLayers: number;
+}
+
+export const lstmDefaults: LstmConfig = { classes: 10, inputShape: [101, 40], hiddenSize: 128, numLayers: 2 };
+
+// [GNFT] `RNN`: nn.LSTM(40, 768, 3, batch_first=True).
+export const lstmLargeDefaults: LstmConfig = { ...lstmDefaults, hiddenSize: 768, numLayers: 3 };
+
+export class LstmNet extends Module {
+  lstm: LSTM;
+  fc: Linear;
+  readonly config: LstmConfig;
+
+  constructor(config: Partial<LstmConfig> = {}) {
+    super();
+    this.config = { ...lstmDefaults, ...config };
+    const { inputShape, hiddenSize, numLayers } = this.config;
+    this.lstm = new LSTM(inputShape[1], hiddenSize, { numLayers, batchFirst: true });
+    this.fc = new Linear(hiddenSize, this.config.classes);
+  }
+
+  /** MFCC [batch, frames, coefficients] (or [batch, 1, frames, coefficients]) -> logits [batch, classes] */
+  forward(x: Tensor): Tensor {
+    const input = x.ndim === 4 && x.size(1) === 1 ? x.squeeze(1) : x;
+    const y = chain(
+      input,
+      (t) => this.lstm.forward(t),
+      (t) => t.select(1, t.size(1) - 1),
+      (t) => this.fc.forward(t),
+    );
+    if (input !== x) release(input);
+    return y;
+  }
+
+  /**
+   * One neuron layer per LSTM layer, named `lstm.l<k>` (so neuron `lstm.l0:17` is hidden unit 17 of layer 0).
+   * These are not modules with a `.weight`: see lstmUnitParameters for the rows a unit owns.
+   */
+  neuronLayers(): string[] {
+    return Array.from({ length: this.config.numLayers }, (_, k) => `lstm.l${k}`);
+  }
+}
+
+/**
+ * The parameters and rows that belong to hidden unit `unit` of LSTM layer `layer` (a neuron layer
+ * `<prefix>.l<k>`): rows unit, H+unit, 2H+unit, 3H+unit (gates i, f, g, o, PyTorch's order) of
+ * weight_ih_l<k>, weight_hh_l<k>, bias_ih_l<k> and bias_hh_l<k>. Zeroing all of them silences the unit
+ * (its cell state stays 0, so its output is 0).
+ */
+export function lstmUnitParameters(neuronLayer: string, hiddenSize: number, unit: number): { names: string[]; rows: number[] } {
+  const match = /^(.*)\.l(\d+)$/.exec(neuronLayer);
+  if (!match) throw new Error(`'${neuronLayer}' is not an LSTM neuron layer (expected '<lstm path>.l<layer>')`);
+  if (!(unit >= 0 && unit < hiddenSize)) throw new RangeError(`unit ${unit} is outside [0, ${hiddenSize})`);
+  const [, prefix, layer] = match;
+  return {
+    names: ['weight_ih', 'weight_hh', 'bias_ih', 'bias_hh'].map((p) => `${prefix}.${p}_l${layer}`),
+    rows: [0, 1, 2, 3].map((gate) => gate * hiddenSize + unit),
+  };
+}
+
+registerModel<LstmConfig>({
+  name: 'lstm',
+  description: '2-layer unidirectional LSTM, hidden 128, over MFCC frames; last step -> Linear',
+  frontEnd: 'mfcc-16k',
+  inputShape: [101, 40],
+  defaults: { ...lstmDefaults },
+  build: (config) => new LstmNet(config),
+  neuronLayers: (model) => (model as LstmNet).neuronLayers(),
+});
+
+registerModel<LstmConfig>({
+  name: 'lstm-large',
+  description: "GN-FT authors' RNN: 3-layer unidirectional LSTM, hidden 768; last step -> Linear",
+  frontEnd: 'mfcc-16k',
+  inputShape: [101, 40],
+  defaults: { ...lstmLargeDefaults },
+  build: (config) => new LstmNet(config),
+  neuronLayers: (model) => (model as LstmNet).neuronLayers(),
+});
