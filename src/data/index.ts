@@ -1,0 +1,30 @@
+// Public surface of src/data: datasets on disk (real and synthetic), word sets, splits and the seeded RNG.
+export { createRng, deriveSeed, hashString, type Rng } from './rng.ts';
+export { SCD10_WORDS, SCD30_WORDS, V2_EXTRA_WORDS, type WordSetName, wordSet } from './words.ts';
+export { SPLIT_NAMES, type SplitName } from './splits.ts';
+export {
+  type ClipEntry,
+  type DatasetInfo,
+  type DatasetInfoOptions,
+  type DatasetVersion,
+  datasetInfo,
+  type LoadClipOptions,
+  loadClip,
+  readSpeechCommands,
+  type SpeechCommands,
+  type SpeechCommandsOptions,
+  type SplitMethod,
+  type WordSelection,
+} from './speech-commands.ts';
+export {
+  readSynthManifest,
+  type SplitCounts,
+  SYNTH_PRESETS,
+  type SynthManifest,
+  type SynthOptions,
+  type SynthPreset,
+  type SynthSplitSummary,
+  type SynthSummary,
+  synthesizeSpeechCommands,
+} from './synth.ts';
+export { ESPEAK_INSTALL_HINT, type EspeakVoices, espeakVersion, listEspeakVoices } from './espeak.ts';

@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { readWav } from '../audio/wav.ts';
+import { parseVoiceList } from './espeak.ts';
+import { readSpeechCommands } from './speech-commands.ts';
+import { readSynthManifest, SYNTH_PRESETS, type SynthManifest, synthesizeSpeechCommands } from './synth.ts';
+import { SCD10_WORDS } from './words.ts';
+
+async function listFiles(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) out.push(...(await listFiles(path.join(dir, entry.name), rel)));
+    else out.push(rel);
+  }
+  return out;
+}
+
+describe('synthetic Speech Commands (tiny, SCD-10)', () => {
+  let work = '';
+  const first = () => path.join(work, 'a');
+  const progress: [number, number][] = [];
+
+  before(async () => {
+    work = await mkdtemp(path.join(tmpdir(), 'kwshield-synth-'));
+    const started = performance.now();
+    await synthesizeSpeechCommands({ out: first(), preset: 'tiny', words: 'scd10', seed: 7, onProgress: (d, n) => progress.push([d, n]) });
+    console.log(`tiny scd10 synth: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  });
+  after(async () => {
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('writes the Speech Commands layout with 1 s 16 kHz 16-bit clips', async () => {
+    const entries = (await readdir(first())).sort();
+    assert.deepEqual(entries, [...[...SCD10_WORDS].sort(), '_background_noise_', 'synth.json', 'testing_list.txt', 'validation_list.txt'].sort());
+    const counts = SYNTH_PRESETS.tiny;
+    const perWord = counts.train + counts.validation + counts.test;
+    for (const word of SCD10_WORDS) {
+      const files = await readdir(path.join(first(), word));
+      assert.equal(files.length, perWord, word);
+      for (const f of files) assert.match(f, /^[0-9a-f]{8}_nohash_\d+\.wav$/);
+    }
+    const clip = await readWav(path.join(first(), 'up', (await readdir(path.join(first(), 'up')))[0]));
+    assert.equal(clip.sampleRate, 16000);
+    assert.equal(clip.bitsPerSample, 16);
+    assert.equal(clip.channels, 1);
+    assert.equal(clip.samples.length, 16000);
+    const noises = await readdir(path.join(first(), '_background_noise_'));
+    assert.ok(noises.length >= 4);
+    for (const n of noises) assert.ok((await readWav(path.join(first(), '_background_noise_', n))).samples.length >= 3 * 16000);
+    const testing = (await readFile(path.join(first(), 'testing_list.txt'), 'utf8')).trim().split('\n');
+    assert.equal(testing.length, counts.test * SCD10_WORDS.length);
+    assert.deepEqual(testing, [...testing].sort());
+    assert.deepEqual(progress.at(-1), [200, 200]);
+    assert.deepEqual(progress[0], [0, 200]);
+  });
+
+  it('holds out whole voice variants and speakers: no variant or speaker in two splits', async () => {
+    const manifest = (await readSynthManifest(first())) as SynthManifest;
+    assert.ok(manifest);
+    const { train, validation, test } = manifest.splits;
+    const trainSet = new Set(train.variants);
+    for (const v of [...validation.variants, ...test.variants]) assert.ok(!trainSet.has(v), `variant ${v} in train and a held-out split`);
+    assert.ok(!validation.variants.some((v) => test.variants.includes(v)));
+    assert.ok(test.variants.length >= 10, `${test.variants.length} test variants`);
+    // Merged duplicates (variants that sound the same) are not usable under another name in another split.
+    for (const [kept, merged] of Object.entries(manifest.espeak.mergedVariants)) {
+      for (const m of merged) assert.ok(!manifest.espeak.variants.includes(m), `${m} merged into ${kept} but still listed`);
+    }
+
+    const dataset = await readSpeechCommands(first(), { words: 'scd10' });
+    const splitOfSpeaker = new Map<string, string>();
+    const splitOfVariant = new Map<string, string>();
+    for (const e of dataset.entries) {
+      const info: SynthManifest['speakers'][string] | undefined = manifest.speakers[e.speaker];
+      assert.ok(info, `speaker ${e.speaker} not in synth.json`);
+      assert.equal(info.split, e.split);
+      for (const [map, key] of [
+        [splitOfSpeaker, e.speaker],
+        [splitOfVariant, info.variant],
+      ] as const) {
+        const seen = map.get(key);
+        assert.ok(seen === undefined || seen === e.split, `${key} in ${seen} and ${e.split}`);
+        map.set(key, e.split);
+      }
+    }
+    assert.ok(splitOfVariant.size > 10);
+  });
+
+  it('is deterministic: the same seed gives byte-identical files, another seed different ones', async () => {
+    const again = path.join(work, 'b');
+    const other = path.join(work, 'c');
+    await synthesizeSpeechCommands({ out: again, preset: 'tiny', words: 'scd10', seed: 7, concurrency: 4 });
+    await synthesizeSpeechCommands({ out: other, preset: 'tiny', words: 'scd10', seed: 8 });
+    const files = await listFiles(first());
+    assert.deepEqual(await listFiles(again), files);
+    for (const f of files) assert.deepEqual(await readFile(path.join(again, f)), await readFile(path.join(first(), f)), f);
+    assert.notDeepEqual(await readFile(path.join(other, 'synth.json')), await readFile(path.join(first(), 'synth.json')));
+    assert.notDeepEqual(await readFile(path.join(other, 'testing_list.txt')), await readFile(path.join(first(), 'testing_list.txt')));
+    assert.notDeepEqual(
+      await readFile(path.join(other, '_background_noise_/white_noise.wav')),
+      await readFile(path.join(first(), '_background_noise_/white_noise.wav')),
+    );
+  });
+
+  it('refuses to overwrite a non-empty folder unless forced, and leaves no partial folder behind', async () => {
+    const target = path.join(work, 'occupied');
+    await mkdir(target);
+    await writeFile(path.join(target, 'keep.txt'), 'mine');
+    await assert.rejects(synthesizeSpeechCommands({ out: target, preset: 'tiny', seed: 1 }), /not empty .*force/);
+    assert.deepEqual(await readdir(target), ['keep.txt']);
+    await synthesizeSpeechCommands({
+      out: target,
+      preset: 'tiny',
+      seed: 1,
+      force: true,
+      clipsPerWord: { train: 1, validation: 1, test: 1 },
+      words: ['yes', 'no'],
+    });
+    assert.ok(!(await readdir(target)).includes('keep.txt'));
+    assert.equal((await readdir(path.join(target, 'yes'))).length, 3);
+    assert.ok(!(await readdir(work)).some((n) => n.includes('.partial-') || n.includes('.old-')));
+  });
+
+  it('says how to install espeak-ng when it is missing', async () => {
+    await assert.rejects(
+      synthesizeSpeechCommands({ out: path.join(work, 'never'), espeak: path.join(work, 'no-such-espeak-ng') }),
+      /apt-get install -y espeak-ng/,
+    );
+    assert.ok(!(await readdir(work)).includes('never'));
+  });
+});
+
+describe('parseVoiceList', () => {
+  it('finds the file column even when names overflow it or files contain spaces', () => {
+    const text = [
+      'Pty Language       Age/Gender VoiceName          File                 Other Languages',
+      ' 2  en-gb           --/M      English_(Great_Britain) gmw/en               (en 2)',
+      ' 5  en-gb-x-rp      --/M      English_(Received_Pronunciation) gmw/en-GB-x-rp       (en-gb 4)(en 5)',
+      ' 5  variant         --/M      Mr_Serious         !v/Mr serious        ',
+      ' 5  variant         35/M      Denis              !v/Denis             ',
+    ].join('\n');
+    assert.deepEqual(parseVoiceList(text), [
+      { language: 'en-gb', name: 'English_(Great_Britain)', file: 'gmw/en' },
+      { language: 'en-gb-x-rp', name: 'English_(Received_Pronunciation)', file: 'gmw/en-GB-x-rp' },
+      { language: 'variant', name: 'Mr_Serious', file: '!v/Mr serious' },
+      { language: 'variant', name: 'Denis', file: '!v/Denis' },
+    ]);
+  });
+});
