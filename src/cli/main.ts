@@ -1,6 +1,11 @@
 // The `kwshield` command (specs/cli.md): one program, subcommands as thin layers over the library.
 // Exit codes: 0 success, 2 usage error, 1 failure with a message that names the input and the fix.
 import { Command, CommanderError } from '@commander-js/extra-typings';
+import { dataCommand } from './commands/data.ts';
+import { demoCommand } from './commands/demo.ts';
+import { evalCommand } from './commands/eval.ts';
+import { featuresCommand } from './commands/features.ts';
+import { trainCommand } from './commands/train.ts';
 
 /** An error whose message is meant for the user as it is (no stack trace unless --debug). */
 export class UserError extends Error {}
@@ -11,6 +16,9 @@ export function buildProgram(): Command {
     .option('--debug', 'print stack traces on errors')
     .exitOverride()
     .showHelpAfterError();
+  for (const command of [demoCommand(), dataCommand(), featuresCommand(), trainCommand(), evalCommand()]) {
+    program.addCommand(command.exitOverride());
+  }
   return program;
 }
 

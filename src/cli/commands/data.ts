@@ -1,0 +1,55 @@
+// kwshield data synth | data info
+import { Command } from '@commander-js/extra-typings';
+import { datasetInfo } from '../../data/speech-commands.ts';
+import { synthesizeSpeechCommands, type SynthPreset } from '../../data/synth.ts';
+import { report } from '../output.ts';
+import { createProgress } from '../progress.ts';
+
+export function dataCommand(): Command {
+  const data = new Command('data').description('generate or inspect Speech Commands data');
+  data
+    .command('synth')
+    .description('generate a synthetic Speech Commands set with espeak-ng (same layout as the real one)')
+    .option('--preset <preset>', 'tiny | small | full', 'small')
+    .option('--words <set>', 'scd10 | scd30', 'scd10')
+    .option('--seed <n>', 'random seed', '0')
+    .requiredOption('--out <dir>', 'output folder')
+    .option('--force', 'replace an existing output folder')
+    .option('--json', 'print the result as one JSON line')
+    .action(async (o) => {
+      if (!['tiny', 'small', 'full'].includes(o.preset)) throw new Error(`--preset must be tiny, small or full, got '${o.preset}'`);
+      if (!['scd10', 'scd30'].includes(o.words)) throw new Error(`--words must be scd10 or scd30, got '${o.words}'`);
+      let bar: ReturnType<typeof createProgress> | undefined;
+      const summary = await synthesizeSpeechCommands({
+        out: o.out,
+        preset: o.preset as SynthPreset,
+        words: o.words as 'scd10' | 'scd30',
+        seed: Number(o.seed),
+        force: Boolean(o.force),
+        onProgress: (done, total) => {
+          bar ??= createProgress('synth', total);
+          bar.update(done);
+        },
+      });
+      bar?.finish();
+      report(Boolean(o.json), summary, () => `wrote ${o.out}: ${JSON.stringify(summary)}`);
+    });
+  data
+    .command('info')
+    .description('counts per split and class, sample rates, durations, problems found')
+    .argument('<dir>', 'a Speech Commands folder')
+    .option('--words <set>', 'scd10 | scd30 | all', 'all')
+    .option('--json', 'print the result as one JSON line')
+    .action(async (dir, o) => {
+      const info = await datasetInfo(dir, { words: o.words as 'scd10' | 'scd30' | 'all' });
+      report(Boolean(o.json), info, () => {
+        const lines = [`${info.root} (${info.version}, ${info.clips} clips, split: ${info.splitMethod})`];
+        for (const [split, s] of Object.entries(info.splits)) lines.push(`  ${split.padEnd(10)} ${String(s.clips).padStart(6)} clips, ${s.speakers} speakers`);
+        lines.push(`  words: ${info.words.join(' ')}`);
+        lines.push(`  sample rates: ${Object.entries(info.sampleRates).map(([r, n]) => `${r} Hz x ${n}`).join(', ')}`);
+        lines.push(`  problems: ${info.problemCount}${info.problems.length ? `\n    ${info.problems.slice(0, 10).join('\n    ')}` : ''}`);
+        return lines.join('\n');
+      });
+    });
+  return data;
+}

@@ -1,0 +1,45 @@
+// kwshield train: train a clean model on a Speech Commands folder.
+import { Command } from '@commander-js/extra-typings';
+import type { RecipeName } from '../../experiments/train.ts';
+import { trainRun } from '../../experiments/train-run.ts';
+import { modelNames } from '../../models/index.ts';
+import { percent, positiveInt, report } from '../output.ts';
+import { createProgress, type Progress } from '../progress.ts';
+
+export function trainCommand(): Command {
+  return new Command('train')
+    .description('train a clean model; writes model.safetensors, model.json, metrics.json and log.jsonl into --out')
+    .requiredOption('--data <dir>', 'a Speech Commands folder (real or from `kwshield data synth`)')
+    .option('--model <name>', `one of ${modelNames().join(', ')}`, 'resnet')
+    .option('--recipe <name>', 'fast | paper', 'fast')
+    .option('--epochs <n>', "epochs (default: the recipe's)", positiveInt('--epochs'))
+    .option('--seed <n>', 'random seed', positiveInt('--seed'), 0)
+    .requiredOption('--out <dir>', 'run folder')
+    .option('--resume', 'continue an interrupted run in --out')
+    .option('--force', 'replace a finished run in --out')
+    .option('--no-cache', 'do not read or write the feature cache')
+    .option('--json', 'print the result as one JSON line')
+    .action(async (o) => {
+      if (o.recipe !== 'fast' && o.recipe !== 'paper') throw new Error(`--recipe must be fast or paper, got '${o.recipe}'`);
+      let bar: Progress | undefined;
+      const result = await trainRun({
+        data: o.data,
+        model: o.model,
+        out: o.out,
+        recipe: o.recipe as RecipeName,
+        epochs: o.epochs,
+        seed: o.seed,
+        resume: o.resume,
+        force: o.force,
+        cacheDir: o.cache ? undefined : null,
+        onStage: (stage) => process.stderr.write(`${stage}\n`),
+        onBatch: (b, batches, epoch, loss) => {
+          if (b === 1) bar = createProgress(`epoch ${epoch + 1}`, batches);
+          bar?.update(b, `loss ${loss.toFixed(3)}`);
+        },
+        onEpoch: (row) =>
+          bar?.finish(`loss ${row.trainLoss.toFixed(3)} acc ${percent(row.trainAccuracy)} val ${percent(row.valAccuracy)} ${row.samplesPerSecond.toFixed(0)} samples/s`),
+      });
+      report(Boolean(o.json), result, () => `${result.model}: clean accuracy ${percent(result.cleanAccuracy)} on the test split after ${result.epochs} epochs (${result.seconds.toFixed(0)} s); run in ${result.out}`);
+    });
+}

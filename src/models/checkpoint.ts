@@ -1,0 +1,68 @@
+// A model on disk: model.safetensors (PyTorch-style names) beside model.json, which says how to
+// rebuild it (registry name, configuration, front-end, classes) without knowing how it was made.
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadSafetensors, saveSafetensors, tidy } from '../torch/index.ts';
+import { getModelSpec, type KwsModel, type ModelSpec, modelNames } from './registry.ts';
+
+export interface ModelManifest {
+  format: 'kwshield-model';
+  version: 1;
+  /** registry name, e.g. 'resnet' */
+  model: string;
+  config: Record<string, unknown>;
+  frontEnd: string;
+  inputShape: number[];
+  classes: string[];
+  /** how it was made: data, recipe, seed, dates, training record summary */
+  provenance?: Record<string, unknown>;
+}
+
+export class ModelFileError extends Error {}
+
+export function writeJsonAtomic(file: string, value: unknown): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  renameSync(tmp, file);
+}
+
+export function saveModel(dir: string, model: KwsModel, manifest: Omit<ModelManifest, 'format' | 'version'>): void {
+  tidy(() => saveSafetensors(path.join(dir, 'model.safetensors'), model.stateDict(), { model: manifest.model }));
+  writeJsonAtomic(path.join(dir, 'model.json'), { format: 'kwshield-model', version: 1, ...manifest });
+}
+
+export function readManifest(dir: string): ModelManifest {
+  const file = path.join(dir, 'model.json');
+  if (!existsSync(file)) throw new ModelFileError(`${file} not found: --model must be a run folder made by kwshield train/attack/defend`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new ModelFileError(`${file} is not valid JSON (${(e as Error).message})`);
+  }
+  const m = raw as Partial<ModelManifest>;
+  if (m.format !== 'kwshield-model') throw new ModelFileError(`${file}: not a kwshield model manifest (format is ${JSON.stringify(m.format)})`);
+  if (typeof m.model !== 'string' || !modelNames().includes(m.model)) {
+    throw new ModelFileError(`${file}: unknown model ${JSON.stringify(m.model)}; known models: ${modelNames().join(', ')}`);
+  }
+  if (!Array.isArray(m.classes) || m.classes.length < 2 || !m.classes.every((c) => typeof c === 'string')) {
+    throw new ModelFileError(`${file}: "classes" must list at least two class names`);
+  }
+  if (typeof m.config !== 'object' || m.config === null) throw new ModelFileError(`${file}: "config" must be an object`);
+  return m as ModelManifest;
+}
+
+/** Rebuilds the model from model.json and loads model.safetensors into it (eval mode). */
+export function loadModel(dir: string): { model: KwsModel; manifest: ModelManifest; spec: ModelSpec<object> } {
+  const manifest = readManifest(dir);
+  const spec = getModelSpec(manifest.model);
+  const model = spec.build({ ...spec.defaults, ...manifest.config, classes: manifest.classes.length });
+  const weights = path.join(dir, 'model.safetensors');
+  try {
+    tidy(() => model.loadStateDict(loadSafetensors(weights).tensors));
+  } catch (e) {
+    model.dispose();
+    throw new ModelFileError(`${weights}: ${(e as Error).message}`);
+  }
+  return { model: model.eval(), manifest, spec };
+}
