@@ -1,4 +1,10 @@
 // Public surface of src/data: datasets on disk (real and synthetic), word sets, splits and the seeded RNG.
+//
+//   import { loadClip, readSpeechCommands, synthesizeSpeechCommands } from './data/index.ts';
+//   await synthesizeSpeechCommands({ out: 'data/synth-scd10', preset: 'small', words: 'scd10', seed: 0 });
+//   const ds = await readSpeechCommands('data/synth-scd10', { words: 'scd10' });   // or a real v0.01/v0.02 folder
+//   const test = ds.entries.filter((e) => e.split === 'test');
+//   const samples = await loadClip(test[0]);   // Float32Array(16000), zero-padded at the end if short
 export { createRng, deriveSeed, hashString, type Rng } from './rng.ts';
 export { SCD10_WORDS, SCD30_WORDS, V2_EXTRA_WORDS, type WordSetName, wordSet } from './words.ts';
 export { SPLIT_NAMES, type SplitName } from './splits.ts';

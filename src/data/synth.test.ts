@@ -110,6 +110,7 @@ describe('synthetic Speech Commands (tiny, SCD-10)', () => {
   it('refuses to overwrite a non-empty folder unless forced, and leaves no partial folder behind', async () => {
     const target = path.join(work, 'occupied');
     await mkdir(target);
+    await mkdir(path.join(work, 'occupied.partial-2147483646')); // left by a killed run
     await writeFile(path.join(target, 'keep.txt'), 'mine');
     await assert.rejects(synthesizeSpeechCommands({ out: target, preset: 'tiny', seed: 1 }), /not empty .*force/);
     assert.deepEqual(await readdir(target), ['keep.txt']);

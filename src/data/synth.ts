@@ -142,6 +142,7 @@ export async function synthesizeSpeechCommands(opts: SynthOptions): Promise<Synt
   const version = await espeakVersion(program);
   const voices = await listEspeakVoices(program);
   const partial = `${out}.partial-${process.pid}`;
+  await removeAbandonedPartials(out);
   await rm(partial, { recursive: true, force: true });
   await mkdir(path.join(partial, '.espeak'), { recursive: true });
   try {
@@ -415,6 +416,32 @@ async function readBackgroundNoise(dir: string): Promise<{ name: string; samples
     out.push({ name, samples });
   }
   return out;
+}
+
+/** Deletes `<out>.partial-<pid>` folders left by killed runs (their pid no longer exists). */
+async function removeAbandonedPartials(out: string): Promise<void> {
+  const prefix = `${path.basename(out)}.partial-`;
+  let siblings: string[];
+  try {
+    siblings = await readdir(path.dirname(out));
+  } catch {
+    return;
+  }
+  for (const name of siblings) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length));
+    if (!Number.isInteger(pid) || pid === process.pid || isRunning(pid)) continue;
+    await rm(path.join(path.dirname(out), name), { recursive: true, force: true });
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Runs task(0..count-1) with at most `limit` in flight; the first failure stops new tasks and is rethrown. */
