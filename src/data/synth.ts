@@ -118,7 +118,7 @@ interface ClipPlan {
 export async function synthesizeSpeechCommands(opts: SynthOptions): Promise<SynthSummary> {
   const started = performance.now();
   const preset = opts.preset ?? 'tiny';
-  if (!(preset in SYNTH_PRESETS)) throw new Error(`unknown synth preset '${preset}' (known: ${Object.keys(SYNTH_PRESETS).join(', ')})`);
+  if (!Object.hasOwn(SYNTH_PRESETS, preset)) throw new Error(`unknown synth preset '${preset}' (known: ${Object.keys(SYNTH_PRESETS).join(', ')})`);
   const counts: SplitCounts = { ...SYNTH_PRESETS[preset], ...opts.clipsPerWord };
   const wordsOption = opts.words ?? 'scd10';
   const keywords = typeof wordsOption === 'string' ? [...wordSet(wordsOption as WordSetName)] : [...wordsOption];
