@@ -3,7 +3,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadSafetensors, saveSafetensors, tidy } from '../torch/index.ts';
-import { getModelSpec, type KwsModel, type ModelSpec, modelNames } from './registry.ts';
+import { getModelSpec, type KwsModel, type ModelSpec, modelNames, withLayout } from './registry.ts';
 
 export interface ModelManifest {
   format: 'kwshield-model';
@@ -56,7 +56,7 @@ export function readManifest(dir: string): ModelManifest {
 export function loadModel(dir: string): { model: KwsModel; manifest: ModelManifest; spec: ModelSpec<object> } {
   const manifest = readManifest(dir);
   const spec = getModelSpec(manifest.model);
-  const model = spec.build({ ...spec.defaults, ...manifest.config, classes: manifest.classes.length });
+  const model = withLayout(spec.build({ ...spec.defaults, ...manifest.config, classes: manifest.classes.length }), 'channelsLast');
   const weights = path.join(dir, 'model.safetensors');
   try {
     tidy(() => model.loadStateDict(loadSafetensors(weights).tensors));
