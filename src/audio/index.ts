@@ -16,3 +16,16 @@ export {
   rms,
   whiteNoise,
 } from './noise.ts';
+export {
+  applyInBatches,
+  type FrontEnd,
+  type FrontEndName,
+  frontEndNames,
+  frontEnds,
+  fitLength,
+  getFrontEnd,
+  isFrontEndName,
+  mfcc16k,
+  spectralFrontEnd,
+  waveformFrontEnd,
+} from './frontends.ts';

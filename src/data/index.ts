@@ -34,3 +34,13 @@ export {
   synthesizeSpeechCommands,
 } from './synth.ts';
 export { ESPEAK_INSTALL_HINT, type EspeakVoices, espeakVersion, listEspeakVoices } from './espeak.ts';
+export {
+  batchIndices,
+  disposeFeatureSet,
+  type FeatureSet,
+  gatherBatch,
+  makeFeatureSet,
+  stratifiedSample,
+  subsetOf,
+} from './feature-set.ts';
+export { type ExtractOptions, extractFeatures, featureSetOf, type PoisonSpec, type Trigger } from './features.ts';
