@@ -52,6 +52,7 @@ for (const name of names) {
     `${name}.eval_forward`,
     timed(() => noGrad(() => tidy(() => void model.forward(x))), steps),
   );
+  optimizer.dispose();
   model.dispose();
   x.dispose();
   y.dispose();

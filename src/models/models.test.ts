@@ -134,6 +134,19 @@ describe('model zoo', () => {
     assert.equal(smallCnnFlatSize([1, 32, 13]), 224);
   });
 
+  it('smallcnn: channels_last and contiguous weights give the same logits', () => {
+    manualSeed(7);
+    const packed = buildModel('smallcnn', { classes }, 'channelsLast').eval();
+    const plain = buildModel('smallcnn', { classes }, 'contiguous').eval();
+    plain.loadStateDict(packed.stateDict());
+    const x = keep(randn([batch, 101, 40]));
+    const [a, b] = [logits(packed, x), logits(plain, x)];
+    for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) < 1e-5, `logit ${i}: ${a[i]} vs ${b[i]}`);
+    x.dispose();
+    packed.dispose();
+    plain.dispose();
+  });
+
   it('lstm: zeroing the rows lstmUnitParameters names silences that hidden unit', () => {
     manualSeed(4);
     const model = build('lstm') as LstmNet;
@@ -196,6 +209,7 @@ describe('model zoo', () => {
       const after = memory();
       assert.equal(after.liveTensors, before.liveTensors);
       assert.equal(after.liveBytes, before.liveBytes);
+      optimizer.dispose();
       x.dispose();
       y.dispose();
       model.dispose();

@@ -55,7 +55,10 @@ export class SmallCnn extends Module {
 
   /** features [batch, frames, coefficients] (or [batch, 1, frames, coefficients]) -> logits [batch, classes] */
   forward(x: Tensor): Tensor {
-    const input = x.ndim === 3 ? x.unsqueeze(1) : x;
+    const withChannel = x.ndim === 3 ? x.unsqueeze(1) : x;
+    // Weights in channels_last (buildModel's default for 2-D conv models) want the input in that layout too.
+    const input = this.conv1.weight.isChannelsLast && !withChannel.isChannelsLast ? withChannel.contiguous('channelsLast') : withChannel;
+    if (input !== withChannel && withChannel !== x) release(withChannel);
     // ReLU before BN, as in the port (the Keras original does the same).
     const y = chain(
       input,
