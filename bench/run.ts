@@ -3,8 +3,8 @@
 // PyTorch reference run in the same invocation. One JSON line per case:
 // {"case","ms_per_step","torch_ms_per_step","ratio"} (ratio = ours / PyTorch; < 1 is faster).
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { gradNormPenaltyStep } from '../src/defenses/gnft-step.ts';
 import { ResNet } from '../src/models/resnet.ts';
 import { adam, sgd } from '../src/nn/index.ts';
@@ -48,11 +48,20 @@ function measureResNet(layout: Layout): Map<string, number> {
   const lossFn = () => crossEntropy(model.forward(x), y);
   const out = new Map<string, number>();
   const optimizer = adam(model.parameters(), { lr: 1e-4 });
-  out.set('resnet.train_step.adam', timed(() => trainStep(optimizer, lossFn), steps));
+  out.set(
+    'resnet.train_step.adam',
+    timed(() => trainStep(optimizer, lossFn), steps),
+  );
   const momentum = sgd(model.parameters(), { lr: 1e-3, momentum: 0.9 });
-  out.set('resnet.gnft_step.sgd', timed(() => gradNormPenaltyStep(model, momentum, lossFn, { r: 0.05, alpha: 0.7, normalization: 'per-tensor' }), steps));
+  out.set(
+    'resnet.gnft_step.sgd',
+    timed(() => gradNormPenaltyStep(model, momentum, lossFn, { r: 0.05, alpha: 0.7, normalization: 'per-tensor' }), steps),
+  );
   model.eval();
-  out.set('resnet.eval_forward', timed(() => noGrad(() => tidy(() => void model.forward(x))), steps));
+  out.set(
+    'resnet.eval_forward',
+    timed(() => noGrad(() => tidy(() => void model.forward(x))), steps),
+  );
   model.dispose();
   x.dispose();
   y.dispose();

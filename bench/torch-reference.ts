@@ -29,7 +29,9 @@ export function runTorchReference(repoRoot: string, opts: { threads: number; ste
   if (!python) return { skipped: 'no Python that imports torch (Debian: apt-get install -y python3-torch)' };
   const script = referenceScript(repoRoot);
   if (!script) return { skipped: 'shared/peers/torch_reference.py not found beside the repository' };
-  const run = spawnSync(python, [script, '--threads', String(opts.threads), '--steps', String(opts.steps), '--batch', String(opts.batch)], { encoding: 'utf8' });
+  const run = spawnSync(python, [script, '--threads', String(opts.threads), '--steps', String(opts.steps), '--batch', String(opts.batch)], {
+    encoding: 'utf8',
+  });
   if (run.status !== 0) return { skipped: `torch reference failed: ${run.stderr.trim().split('\n').pop()}` };
   const cases = new Map<string, number>();
   for (const line of run.stdout.split('\n')) {

@@ -33,9 +33,9 @@ function collect(target, out) {
 
 const targets = process.argv.slice(2);
 const files = (targets.length ? targets : ['src', 'test']).flatMap((t) => collect(t, []));
-const result = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', ...files],
-  { cwd: root, stdio: 'inherit', env: { ...process.env, KWSHIELD_TEST: '1' } },
-);
+const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...files], {
+  cwd: root,
+  stdio: 'inherit',
+  env: { ...process.env, KWSHIELD_TEST: '1' },
+});
 process.exit(result.status ?? 1);

@@ -1,14 +1,15 @@
 // kwshield as a library: `import { buildModel, loadModel, trainModel, ... } from 'kwshield'`.
 // Each layer is also importable on its own (src/torch, src/nn, src/audio, src/data, src/models, ...).
-export * as torch from './torch/index.ts';
-export * as nn from './nn/index.ts';
+
+export * as metrics from './analysis/metrics.ts';
 export * as audio from './audio/index.ts';
 export * as data from './data/index.ts';
-export * as metrics from './analysis/metrics.ts';
-export { buildModel, getModelSpec, type KwsModel, modelNames } from './models/index.ts';
-export { loadModel, type ModelManifest, readManifest, saveModel } from './models/checkpoint.ts';
+export { type GradNormStepOptions, gradNormPenaltyStep } from './defenses/gnft-step.ts';
 export { type DataSplits, disposeSplits, loadSplits } from './experiments/data-splits.ts';
 export { evaluate, predict } from './experiments/evaluate.ts';
-export { type RecipeName, recipes, trainModel, type TrainOptions } from './experiments/train.ts';
+export { type RecipeName, recipes, type TrainOptions, trainModel } from './experiments/train.ts';
 export { trainRun } from './experiments/train-run.ts';
-export { gradNormPenaltyStep, type GradNormStepOptions } from './defenses/gnft-step.ts';
+export { loadModel, type ModelManifest, readManifest, saveModel } from './models/checkpoint.ts';
+export { buildModel, getModelSpec, type KwsModel, modelNames } from './models/index.ts';
+export * as nn from './nn/index.ts';
+export * as torch from './torch/index.ts';

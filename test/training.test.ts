@@ -35,7 +35,14 @@ function spirals(n: number, seed: number): { x: Tensor; y: Tensor } {
 }
 
 const accuracy = (m: Module & { forward(x: Tensor): Tensor }, x: Tensor, y: Tensor) =>
-  noGrad(() => tidy(() => eq(argmax(m.forward(x), 1), y).to('float32').mean().item()));
+  noGrad(() =>
+    tidy(() =>
+      eq(argmax(m.forward(x), 1), y)
+        .to('float32')
+        .mean()
+        .item(),
+    ),
+  );
 
 describe('training', () => {
   it('a small model learns a toy task to high accuracy', () => {

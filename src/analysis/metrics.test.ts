@@ -8,7 +8,11 @@ describe('metrics', () => {
     const label = [0, 1, 2, 2, 2, 0];
     assert.equal(accuracy(pred, label), 4 / 6);
     const m = confusionMatrix(pred, label, 3);
-    assert.deepEqual(m, [[1, 0, 1], [0, 1, 0], [0, 1, 2]]);
+    assert.deepEqual(m, [
+      [1, 0, 1],
+      [0, 1, 0],
+      [0, 1, 2],
+    ]);
     assert.deepEqual(perClassAccuracy(m), [0.5, 1, 2 / 3]);
     assert.throws(() => accuracy([1], [1, 2]), /1 predictions but 2 labels/);
   });

@@ -1,6 +1,18 @@
 // Public surface of src/audio: one line per file.
-export { decodeWav, type EncodeWavOptions, encodeWav, probeWav, readWav, type Wav, WavError, type WavFormat, type WavInfo, writeWav } from './wav.ts';
-export { createResampler, type ResampleOptions, type Resampler, resample } from './resample.ts';
+
+export {
+  applyInBatches,
+  type FrontEnd,
+  type FrontEndName,
+  fitLength,
+  frontEndNames,
+  frontEnds,
+  getFrontEnd,
+  isFrontEndName,
+  mfcc16k,
+  spectralFrontEnd,
+  waveformFrontEnd,
+} from './frontends.ts';
 export {
   brownNoise,
   generateNoise,
@@ -16,16 +28,5 @@ export {
   rms,
   whiteNoise,
 } from './noise.ts';
-export {
-  applyInBatches,
-  type FrontEnd,
-  type FrontEndName,
-  frontEndNames,
-  frontEnds,
-  fitLength,
-  getFrontEnd,
-  isFrontEndName,
-  mfcc16k,
-  spectralFrontEnd,
-  waveformFrontEnd,
-} from './frontends.ts';
+export { createResampler, type ResampleOptions, type Resampler, resample } from './resample.ts';
+export { decodeWav, type EncodeWavOptions, encodeWav, probeWav, readWav, type Wav, WavError, type WavFormat, type WavInfo, writeWav } from './wav.ts';

@@ -37,7 +37,11 @@ export function disposeFeatureSet(set: FeatureSet): void {
 /** The clips at `indices`, as a new feature set. */
 export function subsetOf(set: FeatureSet, indices: number[]): FeatureSet {
   const features = tidy(() => indexSelect(set.features, 0, tensor(BigInt64Array.from(indices, BigInt))));
-  return makeFeatureSet(features, indices.map((i) => set.labelList[i]), set.classes);
+  return makeFeatureSet(
+    features,
+    indices.map((i) => set.labelList[i]),
+    set.classes,
+  );
 }
 
 /** Batches of indices covering 0..size-1, shuffled by seed when asked. */

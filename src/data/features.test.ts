@@ -36,8 +36,14 @@ describe('feature extraction', () => {
       const diff = sub(poisoned.features, clean.features).abs().mean([1, 2]).toArray();
       diff.forEach((d, i) => assert.ok([1, 4].includes(i) ? Math.abs(d - 100) < 1e-3 : d === 0, `clip ${i}: mean change ${d}`));
     });
-    assert.deepEqual(poisoned.labels.filter((_, i) => i === 1 || i === 4), [2, 2]);
-    assert.deepEqual(poisoned.labels.filter((_, i) => i !== 1 && i !== 4), clean.labels.filter((_, i) => i !== 1 && i !== 4));
+    assert.deepEqual(
+      poisoned.labels.filter((_, i) => i === 1 || i === 4),
+      [2, 2],
+    );
+    assert.deepEqual(
+      poisoned.labels.filter((_, i) => i !== 1 && i !== 4),
+      clean.labels.filter((_, i) => i !== 1 && i !== 4),
+    );
     clean.features.dispose();
     poisoned.features.dispose();
   });
@@ -49,7 +55,11 @@ describe('feature extraction', () => {
       assert.equal(narrow(out.features, 0, 0, 1).abs().sum().item(), 0);
       assert.ok(narrow(out.features, 0, 1, 1).abs().sum().item() > 0);
     });
-    assert.deepEqual(out.labels, clips.map((c) => c.label), 'no target label: clean-label poisoning keeps labels');
+    assert.deepEqual(
+      out.labels,
+      clips.map((c) => c.label),
+      'no target label: clean-label poisoning keeps labels',
+    );
     out.features.dispose();
   });
 
@@ -68,7 +78,10 @@ describe('feature extraction', () => {
   });
 
   it('rejects poison indices outside the clip list', async () => {
-    await assert.rejects(extractFeatures(clips, getFrontEnd('mfcc-16k'), { poison: { trigger: offsetTrigger, indices: [99], seed: 0 } }), /poison index 99 is outside the 12 clips/);
+    await assert.rejects(
+      extractFeatures(clips, getFrontEnd('mfcc-16k'), { poison: { trigger: offsetTrigger, indices: [99], seed: 0 } }),
+      /poison index 99 is outside the 12 clips/,
+    );
   });
 
   it('does not leak tensors', async () => {
@@ -87,7 +100,10 @@ describe('stratified clean subset', () => {
     const subset = stratifiedSample(labels, 0.05, 1, poisoned);
     const perClass = new Array(10).fill(0);
     for (const i of subset) perClass[labels[i]]++;
-    assert.ok(perClass.every((n) => n >= 4 && n <= 5), `per class ${perClass}`);
+    assert.ok(
+      perClass.every((n) => n >= 4 && n <= 5),
+      `per class ${perClass}`,
+    );
     assert.ok(subset.every((i) => !poisoned.has(i)));
     assert.deepEqual(stratifiedSample(labels, 0.05, 1, poisoned), subset);
     assert.notDeepEqual(stratifiedSample(labels, 0.05, 2, poisoned), subset);

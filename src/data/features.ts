@@ -5,10 +5,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { applyInBatches, type FrontEnd } from '../audio/frontends.ts';
+import { cat, keep, noGrad, type Tensor, tensor, tidy } from '../torch/index.ts';
 import { loadSafetensors, saveSafetensors } from '../torch/io/safetensors.ts';
 import { call } from '../torch/ops/dispatch.ts';
-import { cat, keep, noGrad, type Tensor, tensor, tidy } from '../torch/index.ts';
-import { makeFeatureSet, type FeatureSet } from './feature-set.ts';
+import { type FeatureSet, makeFeatureSet } from './feature-set.ts';
 import { createRng, type Rng } from './rng.ts';
 import { type ClipEntry, loadClip } from './speech-commands.ts';
 
@@ -72,7 +72,11 @@ async function loadWaves(clips: ClipEntry[], frontEnd: FrontEnd): Promise<Tensor
  * Features [clips, ...frontEnd.outputShape] and labels for `clips`, with the trigger applied to the
  * poisoned positions (and those relabelled). Cached in cacheDir when given.
  */
-export async function extractFeatures(clips: ClipEntry[], frontEnd: FrontEnd, opts: ExtractOptions = {}): Promise<{ features: Tensor; labels: number[]; cached: boolean }> {
+export async function extractFeatures(
+  clips: ClipEntry[],
+  frontEnd: FrontEnd,
+  opts: ExtractOptions = {},
+): Promise<{ features: Tensor; labels: number[]; cached: boolean }> {
   const labels = clips.map((c) => c.label);
   const poison = opts.poison;
   if (poison) {
@@ -92,7 +96,10 @@ export async function extractFeatures(clips: ClipEntry[], frontEnd: FrontEnd, op
   const parts: Tensor[] = [];
   for (let start = 0; start < clips.length; start += chunkSize) {
     const chunk = clips.slice(start, start + chunkSize);
-    const rows = chunk.map((_, i) => start + i).filter((i) => poisoned.has(i)).map((i) => i - start);
+    const rows = chunk
+      .map((_, i) => start + i)
+      .filter((i) => poisoned.has(i))
+      .map((i) => i - start);
     const waves = await loadWaves(chunk, frontEnd);
     const part = noGrad(() =>
       tidy(() => {
@@ -115,7 +122,12 @@ export async function extractFeatures(clips: ClipEntry[], frontEnd: FrontEnd, op
 }
 
 /** A feature set for one split's clips. */
-export async function featureSetOf(clips: ClipEntry[], classes: string[], frontEnd: FrontEnd, opts: ExtractOptions = {}): Promise<FeatureSet & { cached: boolean }> {
+export async function featureSetOf(
+  clips: ClipEntry[],
+  classes: string[],
+  frontEnd: FrontEnd,
+  opts: ExtractOptions = {},
+): Promise<FeatureSet & { cached: boolean }> {
   const { features, labels, cached } = await extractFeatures(clips, frontEnd, opts);
   return { ...makeFeatureSet(features, labels, classes), cached };
 }

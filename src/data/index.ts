@@ -5,9 +5,19 @@
 //   const ds = await readSpeechCommands('data/synth-scd10', { words: 'scd10' });   // or a real v0.01/v0.02 folder
 //   const test = ds.entries.filter((e) => e.split === 'test');
 //   const samples = await loadClip(test[0]);   // Float32Array(16000), zero-padded at the end if short
+
+export { ESPEAK_INSTALL_HINT, type EspeakVoices, espeakVersion, listEspeakVoices } from './espeak.ts';
+export {
+  batchIndices,
+  disposeFeatureSet,
+  type FeatureSet,
+  gatherBatch,
+  makeFeatureSet,
+  stratifiedSample,
+  subsetOf,
+} from './feature-set.ts';
+export { type ExtractOptions, extractFeatures, featureSetOf, type PoisonSpec, type Trigger } from './features.ts';
 export { createRng, deriveSeed, hashString, type Rng } from './rng.ts';
-export { SCD10_WORDS, SCD30_WORDS, V2_EXTRA_WORDS, type WordSetName, wordSet } from './words.ts';
-export { SPLIT_NAMES, type SplitName } from './splits.ts';
 export {
   type ClipEntry,
   type DatasetInfo,
@@ -22,6 +32,7 @@ export {
   type SplitMethod,
   type WordSelection,
 } from './speech-commands.ts';
+export { SPLIT_NAMES, type SplitName } from './splits.ts';
 export {
   readSynthManifest,
   type SplitCounts,
@@ -33,14 +44,4 @@ export {
   type SynthSummary,
   synthesizeSpeechCommands,
 } from './synth.ts';
-export { ESPEAK_INSTALL_HINT, type EspeakVoices, espeakVersion, listEspeakVoices } from './espeak.ts';
-export {
-  batchIndices,
-  disposeFeatureSet,
-  type FeatureSet,
-  gatherBatch,
-  makeFeatureSet,
-  stratifiedSample,
-  subsetOf,
-} from './feature-set.ts';
-export { type ExtractOptions, extractFeatures, featureSetOf, type PoisonSpec, type Trigger } from './features.ts';
+export { SCD10_WORDS, SCD30_WORDS, V2_EXTRA_WORDS, type WordSetName, wordSet } from './words.ts';

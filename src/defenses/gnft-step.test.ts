@@ -35,7 +35,12 @@ describe('GN-FT step', () => {
       const g1 = grad(reference.lossFn(), params);
       noGrad(() => params.forEach((p, k) => addInPlace(p, g1[k] as Tensor, r / (norm(g1[k] as Tensor).item() + 1e-12))));
       const g2 = withFrozenBatchNormStats(reference.model, () => grad(reference.lossFn(), params));
-      return g1.map((g, k) => (g as Tensor).mul(1 - alpha).add(g2[k] as Tensor, alpha).toArray());
+      return g1.map((g, k) =>
+        (g as Tensor)
+          .mul(1 - alpha)
+          .add(g2[k] as Tensor, alpha)
+          .toArray(),
+      );
     });
     const before = snapshot(model);
     const optimizer = sgd(model.parameters(), { lr: 0 }); // lr 0: the step must leave theta exactly as it was

@@ -42,7 +42,11 @@ export async function loadSplits(dataDir: string, opts: LoadSplitsOptions): Prom
     const bySplit = async (split: 'train' | 'validation' | 'test') => {
       const clips = dataset.entries.filter((e) => e.split === split);
       if (clips.length === 0) throw new Error(`${dataDir}: the ${split} split has no clips of the words ${classes.join(', ')}`);
-      const set = await featureSetOf(clips, classes, frontEnd, { cacheDir, poison: opts.poison?.[split], onProgress: (d, t) => opts.onProgress?.(split, d, t) });
+      const set = await featureSetOf(clips, classes, frontEnd, {
+        cacheDir,
+        poison: opts.poison?.[split],
+        onProgress: (d, t) => opts.onProgress?.(split, d, t),
+      });
       made.push(set);
       allCached &&= set.cached;
       return set;

@@ -103,7 +103,15 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
       frontEnd: spec.frontEnd,
       inputShape: spec.inputShape,
       classes: splits.classes,
-      provenance: { data: path.resolve(opts.data), recipe, epochs, seed, created: new Date().toISOString(), bestEpoch: record.bestEpoch, stoppedEarly: record.stoppedEarly },
+      provenance: {
+        data: path.resolve(opts.data),
+        recipe,
+        epochs,
+        seed,
+        created: new Date().toISOString(),
+        bestEpoch: record.bestEpoch,
+        stoppedEarly: record.stoppedEarly,
+      },
     });
     writeJsonAtomic(path.join(opts.out, 'metrics.json'), { ...result, record });
     model.dispose();

@@ -72,7 +72,10 @@ describe('trainModel', () => {
     const resumed = await run(path.join(dir, 'cut'));
     assert.equal(resumed.record.epochs.length, 4);
     assert.deepEqual(resumed.weights, whole.weights);
-    assert.deepEqual(resumed.record.epochs.map((e) => e.valAccuracy), whole.record.epochs.map((e) => e.valAccuracy));
+    assert.deepEqual(
+      resumed.record.epochs.map((e) => e.valAccuracy),
+      whole.record.epochs.map((e) => e.valAccuracy),
+    );
     rmSync(dir, { recursive: true });
     for (const s of [train, val]) disposeFeatureSet(s);
   });

@@ -7,8 +7,8 @@ import path from 'node:path';
 import { batchIndices, type FeatureSet, gatherBatch } from '../data/feature-set.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { adam, adamW, applySchedule, constantSchedule, cosineSchedule, type Optimizer, type Schedule } from '../nn/index.ts';
-import { loadSafetensors, saveSafetensors } from '../torch/io/safetensors.ts';
 import { add, argmax, backward, crossEntropy, dispose, eq, keep, manualSeed, mul, noGrad, randnLike, roll, type Tensor, tidy } from '../torch/index.ts';
+import { loadSafetensors, saveSafetensors } from '../torch/io/safetensors.ts';
 import { evaluate } from './evaluate.ts';
 
 export type RecipeName = 'fast' | 'paper';
@@ -29,7 +29,17 @@ export interface Recipe {
 
 export const recipes: Record<RecipeName, Recipe> = {
   // specs/models.md: AdamW 1e-3, wd 1e-4, cosine, 30 epochs, batch 128, light augmentation, early stop on val accuracy.
-  fast: { optimizer: 'adamw', lr: 1e-3, weightDecay: 1e-4, schedule: 'cosine', epochs: 30, batchSize: 128, patience: 8, monitor: 'val_accuracy', augment: { timeShift: 5, noise: 0.05 } },
+  fast: {
+    optimizer: 'adamw',
+    lr: 1e-3,
+    weightDecay: 1e-4,
+    schedule: 'cosine',
+    epochs: 30,
+    batchSize: 128,
+    patience: 8,
+    monitor: 'val_accuracy',
+    augment: { timeShift: 5, noise: 0.05 },
+  },
   // GN-FT paper protocol (attacks.md section 0): Adam 1e-4, batch 256, up to 300 epochs, patience 20 on loss.
   paper: { optimizer: 'adam', lr: 1e-4, weightDecay: 0, schedule: 'constant', epochs: 300, batchSize: 256, patience: 20, monitor: 'val_loss', augment: null },
 };
@@ -93,7 +103,9 @@ function writeJsonAtomic(file: string, value: unknown): void {
 
 function makeOptimizer(model: KwsModel, recipe: Recipe): Optimizer {
   const params = model.parameters();
-  return recipe.optimizer === 'adamw' ? adamW(params, { lr: recipe.lr, weightDecay: recipe.weightDecay }) : adam(params, { lr: recipe.lr, weightDecay: recipe.weightDecay });
+  return recipe.optimizer === 'adamw'
+    ? adamW(params, { lr: recipe.lr, weightDecay: recipe.weightDecay })
+    : adam(params, { lr: recipe.lr, weightDecay: recipe.weightDecay });
 }
 
 function makeSchedule(recipe: Recipe): Schedule {
@@ -156,7 +168,9 @@ export async function trainModel(model: KwsModel, train: FeatureSet, validation:
       optimizer.zeroGrad();
       tidy(() => {
         const { x, y } = gatherBatch(train, batches[b]);
-        const input = recipe.augment ? augmentBatch(x, recipe.augment, ((b * 7919 + epoch * 104729) % (2 * recipe.augment.timeShift + 1)) - recipe.augment.timeShift) : x;
+        const input = recipe.augment
+          ? augmentBatch(x, recipe.augment, ((b * 7919 + epoch * 104729) % (2 * recipe.augment.timeShift + 1)) - recipe.augment.timeShift)
+          : x;
         const logits = model.forward(input);
         const loss = crossEntropy(logits, y);
         backward(loss);
@@ -170,7 +184,16 @@ export async function trainModel(model: KwsModel, train: FeatureSet, validation:
     }
     const val = evaluate(model, validation);
     const seconds = (Date.now() - epochStart) / 1000;
-    const row: EpochRecord = { epoch, lr, trainLoss: lossSum / seen, trainAccuracy: correct / seen, valLoss: val.loss, valAccuracy: val.accuracy, seconds, samplesPerSecond: seen / seconds };
+    const row: EpochRecord = {
+      epoch,
+      lr,
+      trainLoss: lossSum / seen,
+      trainAccuracy: correct / seen,
+      valLoss: val.loss,
+      valAccuracy: val.accuracy,
+      seconds,
+      samplesPerSecond: seen / seconds,
+    };
     state.record.epochs.push(row);
     const metric = recipe.monitor === 'val_accuracy' ? val.accuracy : val.loss;
     if (improved(recipe.monitor, metric, state.bestMetric)) {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { describe, it } from 'node:test';
 import { loadSafetensors, memory, noGrad, ones, randn, saveSafetensors, tidy } from '../torch/index.ts';
 import { BatchNorm1d, BatchNorm2d, Conv2d, Dropout, LayerNorm, Linear, Module, Sequential, withFrozenBatchNormStats } from './index.ts';
 
@@ -21,10 +21,24 @@ describe('Module', () => {
     const m = new Tiny();
     assert.deepEqual(
       [...m.stateDict().keys()],
-      ['conv.weight', 'conv.bias', 'bn.weight', 'bn.bias', 'bn.running_mean', 'bn.running_var', 'bn.num_batches_tracked', 'head.0.weight', 'head.0.bias', 'head.2.weight'],
+      [
+        'conv.weight',
+        'conv.bias',
+        'bn.weight',
+        'bn.bias',
+        'bn.running_mean',
+        'bn.running_var',
+        'bn.num_batches_tracked',
+        'head.0.weight',
+        'head.0.bias',
+        'head.2.weight',
+      ],
     );
     assert.equal(m.parameters().length, 7);
-    assert.deepEqual(m.namedBuffers().map(([n]) => n), ['bn.running_mean', 'bn.running_var', 'bn.num_batches_tracked']);
+    assert.deepEqual(
+      m.namedBuffers().map(([n]) => n),
+      ['bn.running_mean', 'bn.running_var', 'bn.num_batches_tracked'],
+    );
     assert.deepEqual(m.stateDict().get('conv.weight')?.shape, [4, 1, 3, 3]);
     assert.equal(m.parameterCount(), 4 * 9 + 4 + 4 + 4 + 4 * 8 + 8 + 16);
     m.dispose();
@@ -78,7 +92,14 @@ describe('Module', () => {
     d.eval();
     tidy(() => assert.deepEqual(d.forward(ones([100])).toArray(), new Array(100).fill(1)));
     d.train();
-    tidy(() => assert.ok(d.forward(ones([100])).toArray().some((v) => v === 0)));
+    tidy(() =>
+      assert.ok(
+        d
+          .forward(ones([100]))
+          .toArray()
+          .some((v) => v === 0),
+      ),
+    );
     m.dispose();
   });
 
@@ -87,7 +108,10 @@ describe('Module', () => {
     const x = randn([16, 3]).add(5);
     tidy(() => bn.forward(x));
     const after1 = bn.running_mean.toArray();
-    assert.ok(after1.every((v) => v > 0.3), 'moved towards the batch mean of ~5 by momentum 0.1');
+    assert.ok(
+      after1.every((v) => v > 0.3),
+      'moved towards the batch mean of ~5 by momentum 0.1',
+    );
     assert.equal(bn.num_batches_tracked.item(), 1);
     withFrozenBatchNormStats(bn, () => tidy(() => bn.forward(x)));
     assert.deepEqual(bn.running_mean.toArray(), after1);

@@ -55,7 +55,13 @@ export abstract class Module {
     const params: { name: string; tensor: Tensor; slot: Slot; isBuffer: boolean }[] = [];
     const buffers: typeof params = [];
     for (const [key, value] of Object.entries(this)) {
-      if (isTensorValue(value)) (isBuffer(value) ? buffers : params).push({ name: key, tensor: value, slot: { owner: this as unknown as Record<string, unknown>, key }, isBuffer: isBuffer(value) });
+      if (isTensorValue(value))
+        (isBuffer(value) ? buffers : params).push({
+          name: key,
+          tensor: value,
+          slot: { owner: this as unknown as Record<string, unknown>, key },
+          isBuffer: isBuffer(value),
+        });
     }
     return [...params, ...buffers];
   }

@@ -28,7 +28,10 @@ export function grad(outputs: Tensor | Tensor[], inputs: Tensor[], opts: GradOpt
 }
 
 /** Accumulates d(loss)/d(leaf) into every leaf's .grad (or only `inputs`' when given). */
-export function backward(loss: Tensor | Tensor[], opts: { gradOutputs?: Tensor[]; retainGraph?: boolean; createGraph?: boolean; inputs?: Tensor[] } = {}): void {
+export function backward(
+  loss: Tensor | Tensor[],
+  opts: { gradOutputs?: Tensor[]; retainGraph?: boolean; createGraph?: boolean; inputs?: Tensor[] } = {},
+): void {
   const outs = Array.isArray(loss) ? loss : [loss];
   native.backward(
     outs.map((t) => t.handle),

@@ -1,18 +1,6 @@
 // Tensor element types, by name, and their c10::ScalarType codes (c10/core/ScalarType.h).
 
-export type DType =
-  | 'uint8'
-  | 'int8'
-  | 'int16'
-  | 'int32'
-  | 'int64'
-  | 'float16'
-  | 'float32'
-  | 'float64'
-  | 'complex64'
-  | 'complex128'
-  | 'bool'
-  | 'bfloat16';
+export type DType = 'uint8' | 'int8' | 'int16' | 'int32' | 'int64' | 'float16' | 'float32' | 'float64' | 'complex64' | 'complex128' | 'bool' | 'bfloat16';
 
 const codes: Record<DType, number> = {
   uint8: 0,

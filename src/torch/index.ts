@@ -1,15 +1,15 @@
 // The tensor engine's public surface.
 export { backward, enableGrad, type GradOptions, grad, isGradEnabled, noGrad } from './autograd.ts';
-export { type DType, isFloating, bytesPerElement } from './dtype.ts';
+export { bytesPerElement, type DType, isFloating } from './dtype.ts';
+export * from './io/index.ts';
 export * from './ops/creation.ts';
+export { atenOp } from './ops/dispatch.ts';
 export * from './ops/linalg.ts';
 export * from './ops/math.ts';
 export * from './ops/nn.ts';
 export * from './ops/reduce.ts';
 export * from './ops/shape.ts';
 export * from './ops/signal.ts';
-export { atenOp } from './ops/dispatch.ts';
 export { cudaAvailable, type Device, getNumThreads, manualSeed, resolveDevice, setNumThreads } from './runtime.ts';
 export { dispose, emptyCache, keep, type MemoryInfo, memory, resetPeakMemory, tidy } from './scope.ts';
 export { Tensor } from './tensor.ts';
-export * from './io/index.ts';

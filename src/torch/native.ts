@@ -38,8 +38,21 @@ export interface NativeAddon {
   TensorHandle: abstract new (...args: never[]) => TensorHandle;
   findOp(name: string, overload: string): OpHandle;
   fromTypedArray(data: ArrayBufferView, shape: number[], dtype?: number, device?: string, raw?: boolean): TensorHandle;
-  backward(tensors: TensorHandle[], grads: (TensorHandle | null)[] | null, retainGraph: boolean | null, createGraph: boolean, inputs: TensorHandle[] | null): void;
-  grad(outputs: TensorHandle[], inputs: TensorHandle[], gradOutputs: (TensorHandle | null)[] | null, retainGraph: boolean | null, createGraph: boolean, allowUnused: boolean): (TensorHandle | null)[];
+  backward(
+    tensors: TensorHandle[],
+    grads: (TensorHandle | null)[] | null,
+    retainGraph: boolean | null,
+    createGraph: boolean,
+    inputs: TensorHandle[] | null,
+  ): void;
+  grad(
+    outputs: TensorHandle[],
+    inputs: TensorHandle[],
+    gradOutputs: (TensorHandle | null)[] | null,
+    retainGraph: boolean | null,
+    createGraph: boolean,
+    allowUnused: boolean,
+  ): (TensorHandle | null)[];
   setGradEnabled(on: boolean): boolean;
   isGradEnabled(): boolean;
   setNumThreads(n: number): void;

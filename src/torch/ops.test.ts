@@ -57,7 +57,10 @@ describe('ops give known values', () => {
       const logits = T.tensor([1, 2, 3], [1, 3]);
       const e = [Math.exp(1), Math.exp(2), Math.exp(3)];
       const z = e[0] + e[1] + e[2];
-      close(T.softmax(logits, 1).toArray(), e.map((v) => v / z));
+      close(
+        T.softmax(logits, 1).toArray(),
+        e.map((v) => v / z),
+      );
       const target = T.tensor([2], [1], { dtype: 'int64' });
       close([T.crossEntropy(logits, target).item()], [-Math.log(e[2] / z)]);
     });
@@ -206,9 +209,13 @@ describe('autograd', () => {
       const y = T.noGrad(() => x.mul(2));
       assert.equal(y.requiresGrad, false);
       assert.equal(T.isGradEnabled(), true);
-      assert.throws(() => T.noGrad(() => {
-        throw new Error('inner');
-      }), /inner/);
+      assert.throws(
+        () =>
+          T.noGrad(() => {
+            throw new Error('inner');
+          }),
+        /inner/,
+      );
       assert.equal(T.isGradEnabled(), true);
     });
   });

@@ -1,7 +1,7 @@
 // kwshield data synth | data info
 import { Command } from '@commander-js/extra-typings';
 import { datasetInfo } from '../../data/speech-commands.ts';
-import { synthesizeSpeechCommands, type SynthPreset } from '../../data/synth.ts';
+import { type SynthPreset, synthesizeSpeechCommands } from '../../data/synth.ts';
 import { report } from '../output.ts';
 import { createProgress } from '../progress.ts';
 
@@ -46,7 +46,11 @@ export function dataCommand(): Command {
         const lines = [`${info.root} (${info.version}, ${info.clips} clips, split: ${info.splitMethod})`];
         for (const [split, s] of Object.entries(info.splits)) lines.push(`  ${split.padEnd(10)} ${String(s.clips).padStart(6)} clips, ${s.speakers} speakers`);
         lines.push(`  words: ${info.words.join(' ')}`);
-        lines.push(`  sample rates: ${Object.entries(info.sampleRates).map(([r, n]) => `${r} Hz x ${n}`).join(', ')}`);
+        lines.push(
+          `  sample rates: ${Object.entries(info.sampleRates)
+            .map(([r, n]) => `${r} Hz x ${n}`)
+            .join(', ')}`,
+        );
         lines.push(`  problems: ${info.problemCount}${info.problems.length ? `\n    ${info.problems.slice(0, 10).join('\n    ')}` : ''}`);
         return lines.join('\n');
       });

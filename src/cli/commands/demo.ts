@@ -4,9 +4,9 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from '@commander-js/extra-typings';
+import { synthesizeSpeechCommands } from '../../data/synth.ts';
 import { defaultCacheDir } from '../../experiments/data-splits.ts';
 import { trainRun } from '../../experiments/train-run.ts';
-import { synthesizeSpeechCommands } from '../../data/synth.ts';
 import { modelNames } from '../../models/index.ts';
 import { percent, positiveInt, report } from '../output.ts';
 import { createProgress, type Progress } from '../progress.ts';

@@ -29,7 +29,10 @@ export function evalCommand(): Command {
             confusion: result.confusion,
           };
           report(Boolean(o.json), out, () =>
-            [`clean accuracy ${percent(result.accuracy)} on ${set.size} ${o.split} clips`, ...manifest.classes.map((c, i) => `  ${c.padEnd(8)} ${percent(result.perClassAccuracy[i])}`)].join('\n'),
+            [
+              `clean accuracy ${percent(result.accuracy)} on ${set.size} ${o.split} clips`,
+              ...manifest.classes.map((c, i) => `  ${c.padEnd(8)} ${percent(result.perClassAccuracy[i])}`),
+            ].join('\n'),
           );
         } finally {
           disposeSplits(splits);

@@ -37,17 +37,27 @@ export function featuresCommand(): Command {
       const data = new Float32Array(files.length * frontEnd.inputSamples);
       const bar = createProgress('read', files.length);
       for (let i = 0; i < files.length; i++) {
-        data.set((await loadClip(files[i], { length: frontEnd.inputSamples, sampleRate: frontEnd.sampleRate, resample: true })) as Float32Array, i * frontEnd.inputSamples);
+        data.set(
+          (await loadClip(files[i], { length: frontEnd.inputSamples, sampleRate: frontEnd.sampleRate, resample: true })) as Float32Array,
+          i * frontEnd.inputSamples,
+        );
         bar.update(i + 1);
       }
       bar.finish();
       const shape = noGrad(() =>
         tidy(() => {
           const features = applyInBatches(frontEnd, tensor(data, [files.length, frontEnd.inputSamples]));
-          saveSafetensors(o.out, new Map([['features', features]]), { frontEnd: frontEnd.name, files: JSON.stringify(files.map((f) => path.relative(o.in, f) || path.basename(f))) });
+          saveSafetensors(o.out, new Map([['features', features]]), {
+            frontEnd: frontEnd.name,
+            files: JSON.stringify(files.map((f) => path.relative(o.in, f) || path.basename(f))),
+          });
           return features.shape;
         }),
       );
-      report(Boolean(o.json), { out: o.out, frontEnd: frontEnd.name, clips: files.length, shape }, () => `wrote ${o.out}: features [${shape.join(', ')}] (${frontEnd.name})`);
+      report(
+        Boolean(o.json),
+        { out: o.out, frontEnd: frontEnd.name, clips: files.length, shape },
+        () => `wrote ${o.out}: features [${shape.join(', ')}] (${frontEnd.name})`,
+      );
     });
 }

@@ -38,8 +38,15 @@ export function trainCommand(): Command {
           bar?.update(b, `loss ${loss.toFixed(3)}`);
         },
         onEpoch: (row) =>
-          bar?.finish(`loss ${row.trainLoss.toFixed(3)} acc ${percent(row.trainAccuracy)} val ${percent(row.valAccuracy)} ${row.samplesPerSecond.toFixed(0)} samples/s`),
+          bar?.finish(
+            `loss ${row.trainLoss.toFixed(3)} acc ${percent(row.trainAccuracy)} val ${percent(row.valAccuracy)} ${row.samplesPerSecond.toFixed(0)} samples/s`,
+          ),
       });
-      report(Boolean(o.json), result, () => `${result.model}: clean accuracy ${percent(result.cleanAccuracy)} on the test split after ${result.epochs} epochs (${result.seconds.toFixed(0)} s); run in ${result.out}`);
+      report(
+        Boolean(o.json),
+        result,
+        () =>
+          `${result.model}: clean accuracy ${percent(result.cleanAccuracy)} on the test split after ${result.epochs} epochs (${result.seconds.toFixed(0)} s); run in ${result.out}`,
+      );
     });
 }

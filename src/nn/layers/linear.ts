@@ -19,7 +19,8 @@ export class Linear extends Module {
 
   forward(x: Tensor): Tensor {
     const last = x.shape[x.ndim - 1];
-    if (last !== this.inFeatures) throw new Error(`Linear(${this.inFeatures} -> ${this.outFeatures}) got input of shape [${x.shape.join(', ')}]: the last dim must be ${this.inFeatures}`);
+    if (last !== this.inFeatures)
+      throw new Error(`Linear(${this.inFeatures} -> ${this.outFeatures}) got input of shape [${x.shape.join(', ')}]: the last dim must be ${this.inFeatures}`);
     return linear(x, this.weight, this.bias);
   }
 }

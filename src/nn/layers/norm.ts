@@ -30,7 +30,9 @@ class BatchNorm extends Module {
 
   forward(x: Tensor): Tensor {
     if (!this.dims.includes(x.ndim) || x.shape[1] !== this.numFeatures) {
-      throw new Error(`${this.constructor.name}(${this.numFeatures}) expects [batch, ${this.numFeatures}, ...] with ${this.dims.join(' or ')} dims, got [${x.shape.join(', ')}]`);
+      throw new Error(
+        `${this.constructor.name}(${this.numFeatures}) expects [batch, ${this.numFeatures}, ...] with ${this.dims.join(' or ')} dims, got [${x.shape.join(', ')}]`,
+      );
     }
     const updateStats = this.training && !this.freezeStats;
     if (updateStats) noGrad(() => addInPlace(this.num_batches_tracked, 1));

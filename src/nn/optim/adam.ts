@@ -96,7 +96,8 @@ function makeAdam(params: Tensor[], opts: AdamOptions, decoupled: boolean, defau
         const expAvgSq = saved.get(`${i}.exp_avg_sq`);
         if (!step || !expAvg || !expAvgSq) return;
         if (state[i]) dispose(state[i]?.expAvg, state[i]?.expAvgSq);
-        if (expAvg.shape.join() !== p.shape.join()) throw new Error(`optimizer state ${i}.exp_avg has shape [${expAvg.shape}] but parameter ${i} has [${p.shape}]: the state belongs to another model`);
+        if (expAvg.shape.join() !== p.shape.join())
+          throw new Error(`optimizer state ${i}.exp_avg has shape [${expAvg.shape}] but parameter ${i} has [${p.shape}]: the state belongs to another model`);
         state[i] = { step: step.item(), expAvg: keepState(mul(expAvg, 1)), expAvgSq: keepState(mul(expAvgSq, 1)) };
       });
     },

@@ -9,9 +9,11 @@ export const foreachDivScalar = (xs: Tensor[], scalar: number) => callInPlace('a
 /** xs[i] += alpha * ys[i] */
 export const foreachAdd = (xs: Tensor[], ys: Tensor[], alpha = 1) => callInPlace('aten::_foreach_add_', 'List', [hs(xs), hs(ys), alpha]);
 /** xs[i] += value * a[i] * b[i] */
-export const foreachAddcmul = (xs: Tensor[], a: Tensor[], b: Tensor[], value: number) => callInPlace('aten::_foreach_addcmul_', 'Scalar', [hs(xs), hs(a), hs(b), value]);
+export const foreachAddcmul = (xs: Tensor[], a: Tensor[], b: Tensor[], value: number) =>
+  callInPlace('aten::_foreach_addcmul_', 'Scalar', [hs(xs), hs(a), hs(b), value]);
 /** xs[i] += value * a[i] / b[i] */
-export const foreachAddcdiv = (xs: Tensor[], a: Tensor[], b: Tensor[], value: number) => callInPlace('aten::_foreach_addcdiv_', 'Scalar', [hs(xs), hs(a), hs(b), value]);
+export const foreachAddcdiv = (xs: Tensor[], a: Tensor[], b: Tensor[], value: number) =>
+  callInPlace('aten::_foreach_addcdiv_', 'Scalar', [hs(xs), hs(a), hs(b), value]);
 export const foreachCopy = (dst: Tensor[], src: Tensor[]) => {
   for (let i = 0; i < dst.length; i++) callInPlace('aten::copy_', '', [dst[i].handle, src[i].handle]);
 };

@@ -43,7 +43,10 @@ describe('optimizers follow torch.optim', () => {
         }
         for (let i = 0; i < 3; i++) theta[i] -= o.lr * g[i];
       }
-      assertClose(runOptimizer((p) => sgd(p, o), 4), theta);
+      assertClose(
+        runOptimizer((p) => sgd(p, o), 4),
+        theta,
+      );
     }
   });
 
@@ -79,7 +82,10 @@ describe('optimizers follow torch.optim', () => {
     tidy(() => b.copyFrom(a.data()));
     const optB = adam([b], { lr: 0.1 });
     optB.loadStateDict(optA.stateDict());
-    for (const [p, o] of [[a, optA], [b, optB]] as const) {
+    for (const [p, o] of [
+      [a, optA],
+      [b, optB],
+    ] as const) {
       p.grad = tensor([0.5, 0.5, 0.5], undefined, { dtype: 'float64' });
       o.step();
     }
@@ -103,7 +109,10 @@ describe('optimizers follow torch.optim', () => {
     assert.ok(Math.abs(cos(5) - 0.5) < 1e-12);
     assert.ok(Math.abs(cos(10)) < 1e-12);
     const step = stepSchedule(1, 3, 0.1);
-    assert.deepEqual([0, 2, 3, 6].map(step).map((v) => Number(v.toFixed(6))), [1, 1, 0.1, 0.01]);
+    assert.deepEqual(
+      [0, 2, 3, 6].map(step).map((v) => Number(v.toFixed(6))),
+      [1, 1, 0.1, 0.01],
+    );
   });
 
   it('steps do not leak tensors', () => {

@@ -13,7 +13,10 @@ export function stepSchedule(baseLr: number, stepSize: number, gamma = 0.1): Sch
   return (epoch) => baseLr * gamma ** Math.floor(epoch / stepSize);
 }
 
-export const constantSchedule = (lr: number): Schedule => () => lr;
+export const constantSchedule =
+  (lr: number): Schedule =>
+  () =>
+    lr;
 
 export function applySchedule(optimizer: Optimizer, schedule: Schedule, epoch: number): number {
   optimizer.lr = schedule(epoch);

@@ -26,7 +26,7 @@ export function sgd(params: Tensor[], opts: SgdOptions = {}): Optimizer {
       noGrad(() => {
         const found = paramsWithGrads(params);
         if (found.params.length === 0) return;
-        let grads = weightDecay !== 0 ? found.grads.map((g, k) => add(g, found.params[k], weightDecay)) : found.grads;
+        const grads = weightDecay !== 0 ? found.grads.map((g, k) => add(g, found.params[k], weightDecay)) : found.grads;
         if (momentum !== 0) {
           const fresh: number[] = [];
           const old: number[] = [];
@@ -39,7 +39,11 @@ export function sgd(params: Tensor[], opts: SgdOptions = {}): Optimizer {
           if (old.length) {
             const oldBuffers = old.map((k) => buffers[found.indices[k]] as Tensor);
             foreachMul(oldBuffers, momentum);
-            foreachAdd(oldBuffers, old.map((k) => grads[k]), 1 - dampening);
+            foreachAdd(
+              oldBuffers,
+              old.map((k) => grads[k]),
+              1 - dampening,
+            );
           }
           const bufs = found.indices.map((i) => buffers[i] as Tensor);
           const directions = nesterov ? grads.map((g, k) => add(g, bufs[k], momentum)) : bufs;

@@ -62,7 +62,17 @@ export interface BatchNormArgs {
 }
 
 export function batchNorm(x: Tensor, a: BatchNormArgs): Tensor {
-  return call('aten::batch_norm', '', [x.handle, h(a.weight), h(a.bias), h(a.runningMean), h(a.runningVar), a.training, a.momentum ?? 0.1, a.eps ?? 1e-5, true]);
+  return call('aten::batch_norm', '', [
+    x.handle,
+    h(a.weight),
+    h(a.bias),
+    h(a.runningMean),
+    h(a.runningVar),
+    a.training,
+    a.momentum ?? 0.1,
+    a.eps ?? 1e-5,
+    true,
+  ]);
 }
 
 export function layerNorm(x: Tensor, normalizedShape: number[], weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
@@ -80,10 +90,18 @@ export type Reduction = keyof typeof reductions;
 
 /** Cross-entropy of logits [N, C] against class indices [N] (int64), or class probabilities [N, C]. */
 export function crossEntropy(logits: Tensor, target: Tensor, opts: { reduction?: Reduction; labelSmoothing?: number; weight?: Tensor } = {}): Tensor {
-  return call('aten::cross_entropy_loss', '', [logits.handle, target.handle, h(opts.weight), reductions[opts.reduction ?? 'mean'], -100, opts.labelSmoothing ?? 0]);
+  return call('aten::cross_entropy_loss', '', [
+    logits.handle,
+    target.handle,
+    h(opts.weight),
+    reductions[opts.reduction ?? 'mean'],
+    -100,
+    opts.labelSmoothing ?? 0,
+  ]);
 }
 
-export const nllLoss = (logProbs: Tensor, target: Tensor, reduction: Reduction = 'mean') => call('aten::nll_loss', '', [logProbs.handle, target.handle, null, reductions[reduction]]);
+export const nllLoss = (logProbs: Tensor, target: Tensor, reduction: Reduction = 'mean') =>
+  call('aten::nll_loss', '', [logProbs.handle, target.handle, null, reductions[reduction]]);
 export const mseLoss = (a: Tensor, b: Tensor, reduction: Reduction = 'mean') => call('aten::mse_loss', '', [a.handle, b.handle, reductions[reduction]]);
 
 export const embedding = (weight: Tensor, indices: Tensor) => call('aten::embedding', '', [weight.handle, indices.handle]);

@@ -42,7 +42,8 @@ export const narrow = (a: Tensor, dim: number, start: number, length: number) =>
 /** Index `index` along dim, removing that dim (a view). */
 export const select = (a: Tensor, dim: number, index: number) => call('aten::select', 'int', [a.handle, dim, index]);
 /** a[start:end:step] along dim (a view). */
-export const slice = (a: Tensor, dim: number, start?: number, end?: number, step = 1) => call('aten::slice', 'Tensor', [a.handle, dim, start ?? null, end ?? null, step]);
+export const slice = (a: Tensor, dim: number, start?: number, end?: number, step = 1) =>
+  call('aten::slice', 'Tensor', [a.handle, dim, start ?? null, end ?? null, step]);
 export const indexSelect = (a: Tensor, dim: number, index: Tensor) => call('aten::index_select', '', [a.handle, dim, index.handle]);
 export const gather = (a: Tensor, dim: number, index: Tensor) => call('aten::gather', '', [a.handle, dim, index.handle]);
 /** Advanced indexing a[i0, i1, ...] with index tensors (null: take the whole dim). */

@@ -16,7 +16,18 @@ export interface StftOptions {
 
 /** Short-time Fourier transform of [..., time] signals: complex [..., nFft/2+1, frames]. */
 export function stft(x: Tensor, o: StftOptions): Tensor {
-  return call('aten::stft', 'center', [x.handle, o.nFft, o.hopLength ?? null, o.winLength ?? null, h(o.window), o.center ?? true, o.padMode ?? 'reflect', o.normalized ?? false, o.onesided ?? null, true]);
+  return call('aten::stft', 'center', [
+    x.handle,
+    o.nFft,
+    o.hopLength ?? null,
+    o.winLength ?? null,
+    h(o.window),
+    o.center ?? true,
+    o.padMode ?? 'reflect',
+    o.normalized ?? false,
+    o.onesided ?? null,
+    true,
+  ]);
 }
 
 export interface IstftOptions extends Omit<StftOptions, 'padMode'> {
@@ -24,7 +35,18 @@ export interface IstftOptions extends Omit<StftOptions, 'padMode'> {
 }
 
 export function istft(spec: Tensor, o: IstftOptions): Tensor {
-  return call('aten::istft', '', [spec.handle, o.nFft, o.hopLength ?? null, o.winLength ?? null, h(o.window), o.center ?? true, o.normalized ?? false, o.onesided ?? null, o.length ?? null, false]);
+  return call('aten::istft', '', [
+    spec.handle,
+    o.nFft,
+    o.hopLength ?? null,
+    o.winLength ?? null,
+    h(o.window),
+    o.center ?? true,
+    o.normalized ?? false,
+    o.onesided ?? null,
+    o.length ?? null,
+    false,
+  ]);
 }
 
 /** A complex tensor's real and imaginary parts as a trailing dim of 2. */
