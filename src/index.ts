@@ -6,7 +6,7 @@ export * as audio from './audio/index.ts';
 export * as data from './data/index.ts';
 export { type GradNormStepOptions, gradNormPenaltyStep } from './defenses/gnft-step.ts';
 export { type DataSplits, disposeSplits, loadSplits } from './experiments/data-splits.ts';
-export { evaluate, predict } from './experiments/evaluate.ts';
+export { derBetween, evaluate, evaluateBackdoor, predict } from './experiments/evaluate.ts';
 export { type RecipeName, recipes, type TrainOptions, trainModel } from './experiments/train.ts';
 export { trainRun } from './experiments/train-run.ts';
 export { loadModel, type ModelManifest, readManifest, saveModel } from './models/checkpoint.ts';
