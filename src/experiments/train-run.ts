@@ -4,6 +4,7 @@ import { appendFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { saveModel, writeJsonAtomic } from '../models/checkpoint.ts';
 import { buildModel, getModelSpec } from '../models/index.ts';
+import { fitFeatureNorms } from '../nn/index.ts';
 import { manualSeed } from '../torch/index.ts';
 import { type DataSplits, disposeSplits, loadSplits } from './data-splits.ts';
 import { evaluate } from './evaluate.ts';
@@ -66,6 +67,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
     const seed = opts.seed ?? 0;
     manualSeed(seed);
     const model = buildModel(spec.name, { classes: splits.classes.length });
+    fitFeatureNorms(model, splits.train.features);
     const recipe = opts.recipe ?? 'fast';
     const epochs = opts.epochs ?? recipes[recipe].epochs;
     const logFile = path.join(opts.out, 'log.jsonl');

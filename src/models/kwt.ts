@@ -1,6 +1,6 @@
 // Keyword Transformer (Berg et al., Interspeech'21; attacks.md section 8): one token per MFCC frame, a
 // learnable CLS token and learned positions, 12 post-norm encoder layers, a Linear head on the CLS output.
-import { chain, Dropout, Linear, Module, normalParameter, release } from '../nn/index.ts';
+import { chain, Dropout, FeatureNorm, Linear, Module, normalParameter, release } from '../nn/index.ts';
 import { TransformerEncoder, TransformerEncoderLayer } from '../nn/layers/transformer.ts';
 import { add, cat, type Tensor } from '../torch/index.ts';
 import { registerModel } from './registry.ts';
@@ -28,6 +28,7 @@ export const kwtDefaults: KwtConfig = { classes: 10, inputShape: [98, 40], dim: 
 const layerNormEps = 1e-6;
 
 export class Kwt extends Module {
+  input_norm: FeatureNorm;
   cls_token: Tensor;
   pos_embedding: Tensor;
   patch_embedding: Linear;
@@ -45,6 +46,7 @@ export class Kwt extends Module {
     // N(0, 0.02): the official KWT ([KWT] transformer_utils.py) draws class_emb and pos_emb from a normal of std
     // 0.02 truncated at 2 std (a negligible difference). Torch-KWT's N(0, 1) would swamp the embedded MFCC tokens.
     // Every Linear, attention included, keeps PyTorch's default initialisation.
+    this.input_norm = new FeatureNorm(coefficients);
     this.cls_token = normalParameter([1, 1, dim], 0.02);
     this.pos_embedding = normalParameter([1, frames + 1, dim], 0.02);
     this.patch_embedding = new Linear(coefficients, dim);
@@ -60,7 +62,11 @@ export class Kwt extends Module {
   forward(x: Tensor): Tensor {
     const tokens = this.toTokens(x);
     const batch = tokens.size(0);
-    const embedded = chain(tokens, (t) => this.patch_embedding.forward(t));
+    const embedded = chain(
+      tokens,
+      (t) => this.input_norm.forward(t),
+      (t) => this.patch_embedding.forward(t),
+    );
     if (tokens !== x) release(tokens);
     const cls = this.cls_token.expand([batch, 1, this.config.dim]);
     const sequence = cat([cls, embedded], 1);

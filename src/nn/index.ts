@@ -4,6 +4,7 @@ export { defaultBias, defaultWeight, fanIn, normalParameter, uniformParameter, x
 export { type AttentionCallOptions, MultiheadAttention, type MultiheadAttentionOptions } from './layers/attention.ts';
 export { Dropout, Flatten, ReLU, Sequential } from './layers/basic.ts';
 export { Conv1d, type Conv1dOptions, Conv2d, type Conv2dOptions } from './layers/conv.ts';
+export { FeatureNorm, fitFeatureNorms } from './layers/feature-norm.ts';
 export { Linear } from './layers/linear.ts';
 export { LSTM, type LSTMOptions, type LSTMState } from './layers/lstm.ts';
 export { type AnyBatchNorm, BatchNorm1d, BatchNorm2d, isBatchNorm, LayerNorm, withFrozenBatchNormStats } from './layers/norm.ts';
