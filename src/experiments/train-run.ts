@@ -8,7 +8,7 @@ import { fitFeatureNorms } from '../nn/index.ts';
 import { manualSeed } from '../torch/index.ts';
 import { type DataSplits, disposeSplits, loadSplits } from './data-splits.ts';
 import { evaluate } from './evaluate.ts';
-import { type EpochRecord, type RecipeName, recipes, trainModel } from './train.ts';
+import { type EpochRecord, type Recipe, type RecipeName, recipes, trainModel } from './train.ts';
 
 export interface TrainRunOptions {
   data: string;
@@ -21,6 +21,8 @@ export interface TrainRunOptions {
   force?: boolean;
   cacheDir?: string | null;
   timeBudgetSeconds?: number;
+  /** recipe settings to change (lr, batchSize, clipNorm, ...) */
+  overrides?: Partial<Recipe>;
   /** progress callbacks for the CLI */
   onStage?: (stage: string) => void;
   onExtract?: (split: string, done: number, total: number) => void;
@@ -74,7 +76,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
     opts.onStage?.(`training ${spec.name} (${recipe}, ${epochs} epochs)`);
     const record = await trainModel(model, splits.train, splits.validation, {
       recipe,
-      overrides: { epochs },
+      overrides: { ...opts.overrides, epochs },
       seed,
       checkpointDir: path.join(opts.out, 'checkpoint'),
       resume: opts.resume,

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import path from 'node:path';
 import { batchIndices, type FeatureSet, gatherBatch } from '../data/feature-set.ts';
 import type { KwsModel } from '../models/registry.ts';
-import { adam, adamW, applySchedule, constantSchedule, cosineSchedule, type Optimizer, type Schedule } from '../nn/index.ts';
+import { adam, adamW, applySchedule, clipGradNorm, constantSchedule, cosineSchedule, type Optimizer, type Schedule } from '../nn/index.ts';
 import { add, argmax, backward, crossEntropy, dispose, eq, keep, manualSeed, mul, noGrad, randnLike, roll, type Tensor, tidy } from '../torch/index.ts';
 import { loadSafetensors, saveSafetensors } from '../torch/io/safetensors.ts';
 import { evaluate } from './evaluate.ts';
@@ -23,6 +23,8 @@ export interface Recipe {
   /** early stopping: epochs without improvement of `monitor` */
   patience: number;
   monitor: 'val_accuracy' | 'val_loss';
+  /** clip the global gradient norm to this value (0: no clipping) */
+  clipNorm: number;
   /** linear learning-rate warm-up over this many epochs (per batch), then the schedule */
   warmupEpochs: number;
   /** random time shift (frames, +-) and Gaussian noise (std, in feature units) on training batches */
@@ -42,6 +44,7 @@ export const recipes: Record<RecipeName, Recipe> = {
     monitor: 'val_accuracy',
     // Post-norm transformers (KWT) do not train from a cold 1e-3; the KWT paper warms up for 10 of 140 epochs.
     warmupEpochs: 1,
+    clipNorm: 0,
     augment: { timeShift: 5, noise: 0.05 },
   },
   // GN-FT paper protocol (attacks.md section 0): Adam 1e-4, batch 256, up to 300 epochs, patience 20 on loss.
@@ -55,6 +58,7 @@ export const recipes: Record<RecipeName, Recipe> = {
     patience: 20,
     monitor: 'val_loss',
     warmupEpochs: 0,
+    clipNorm: 0,
     augment: null,
   },
 };
@@ -195,6 +199,7 @@ export async function trainModel(model: KwsModel, train: FeatureSet, validation:
         correct += eq(argmax(logits, 1), y).sum().item();
         seen += batches[b].length;
       });
+      if (recipe.clipNorm > 0) clipGradNorm(optimizer.params, recipe.clipNorm);
       optimizer.step();
       opts.onBatch?.(b + 1, batches.length, epoch, lossSum / seen);
       if (b % 4 === 3) await new Promise((resolve) => setImmediate(resolve));

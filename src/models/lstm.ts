@@ -1,7 +1,7 @@
 // Unidirectional LSTM classifiers over MFCC frames (specs/models.md `lstm`; attacks.md section 8): the last
 // time step's hidden state goes to a Linear. `lstm-large` is the GN-FT authors' `RNN` ([GNFT] utils/models.py:
 // 3 layers, hidden 768), whose field names (lstm, fc) these share, so state dicts line up with it.
-import { chain, FeatureNorm, Linear, Module, release } from '../nn/index.ts';
+import { chain, Linear, Module, release } from '../nn/index.ts';
 import { LSTM } from '../nn/layers/lstm.ts';
 import type { Tensor } from '../torch/index.ts';
 import { registerModel } from './registry.ts';
@@ -20,7 +20,6 @@ export const lstmDefaults: LstmConfig = { classes: 10, inputShape: [101, 40], hi
 export const lstmLargeDefaults: LstmConfig = { ...lstmDefaults, hiddenSize: 768, numLayers: 3 };
 
 export class LstmNet extends Module {
-  input_norm: FeatureNorm;
   lstm: LSTM;
   fc: Linear;
   readonly config: LstmConfig;
@@ -29,7 +28,6 @@ export class LstmNet extends Module {
     super();
     this.config = { ...lstmDefaults, ...config };
     const { inputShape, hiddenSize, numLayers } = this.config;
-    this.input_norm = new FeatureNorm(inputShape[1]);
     this.lstm = new LSTM(inputShape[1], hiddenSize, { numLayers, batchFirst: true });
     this.fc = new Linear(hiddenSize, this.config.classes);
   }
@@ -39,7 +37,6 @@ export class LstmNet extends Module {
     const input = x.ndim === 4 && x.size(1) === 1 ? x.squeeze(1) : x;
     const y = chain(
       input,
-      (t) => this.input_norm.forward(t),
       (t) => this.lstm.forward(t),
       (t) => t.select(1, t.size(1) - 1),
       (t) => this.fc.forward(t),

@@ -133,6 +133,13 @@ describe('Module', () => {
     x.dispose();
   });
 
+  it('channelsLast and dispose leave no tensor behind', () => {
+    const before = memory().liveTensors;
+    const m = new Tiny().channelsLast();
+    m.dispose();
+    assert.equal(memory().liveTensors, before);
+  });
+
   it('shape errors name the layer and the expected shape', () => {
     const l = new Linear(4, 2);
     assert.throws(() => tidy(() => l.forward(ones([3, 5]))), /Linear\(4 -> 2\).*\[3, 5\].*must be 4/);

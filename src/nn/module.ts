@@ -1,6 +1,6 @@
 // Module: parameters and buffers found by walking an object's fields (tinygrad-style), named with
 // PyTorch's dotted paths so that state dicts line up with a PyTorch model of the same architecture.
-import { copyInPlace, noGrad, type Tensor, toDevice } from '../torch/index.ts';
+import { copyInPlace, noGrad, type Tensor, tidy, toDevice } from '../torch/index.ts';
 import { contiguous } from '../torch/ops/shape.ts';
 
 const bufferTensors = new WeakSet<Tensor>();
@@ -146,7 +146,8 @@ export abstract class Module {
   /** Replaces each tensor field by map(tensor), keeping its role (parameter or buffer). */
   private remapTensors(map: (t: Tensor) => Tensor): void {
     this.walk((_name, t, slot, isBuf) => {
-      const next = noGrad(() => map(t).detach());
+      // tidy frees map(t) itself; only its detached alias survives.
+      const next = tidy(() => noGrad(() => map(t).detach()));
       if (isBuf) buffer(next);
       else {
         parameter(next);
