@@ -7,6 +7,7 @@ import { buildModel, getModelSpec, modelNames } from '../src/models/index.ts';
 import { adamW } from '../src/nn/index.ts';
 import { trainStep } from '../src/nn/train-step.ts';
 import { crossEntropy, keep, manualSeed, memory, noGrad, randint, randn, setNumThreads, tidy } from '../src/torch/index.ts';
+import { timed } from './timing.ts';
 
 const { values } = parseArgs({
   options: {
@@ -20,14 +21,6 @@ const steps = Number(values.steps);
 const batch = Number(values.batch);
 const threads = Number(values.threads);
 const classes = 10;
-
-function timed(fn: () => void, n: number): number {
-  fn();
-  fn();
-  const start = performance.now();
-  for (let i = 0; i < n; i++) fn();
-  return (performance.now() - start) / n;
-}
 
 function emit(name: string, ms: number): void {
   const row = { case: name, batch, threads, ms_per_step: Math.round(ms * 100) / 100, samples_per_s: Math.round((batch / ms) * 1000 * 10) / 10 };

@@ -10,6 +10,7 @@ import { ResNet } from '../src/models/resnet.ts';
 import { adam, sgd } from '../src/nn/index.ts';
 import { trainStep } from '../src/nn/train-step.ts';
 import { crossEntropy, keep, manualSeed, memory, noGrad, randint, randn, setNumThreads, type Tensor, tidy } from '../src/torch/index.ts';
+import { timed } from './timing.ts';
 import { runTorchReference } from './torch-reference.ts';
 
 const { values } = parseArgs({
@@ -25,14 +26,6 @@ const steps = Number(values.steps);
 const batch = Number(values.batch);
 const threads = Number(values.threads);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-function timed(fn: () => void, n: number): number {
-  fn();
-  fn();
-  const start = performance.now();
-  for (let i = 0; i < n; i++) fn();
-  return (performance.now() - start) / n;
-}
 
 type Layout = 'contiguous' | 'channelsLast';
 

@@ -46,7 +46,7 @@ export function demoCommand(): Command {
         data,
         model: o.model,
         out: o.out,
-        epochs: o.epochs ?? (o.quick ? 3 : 20),
+        epochs: o.epochs ?? (o.quick ? 3 : 12),
         seed: o.seed,
         force: o.force,
         resume: !o.force,

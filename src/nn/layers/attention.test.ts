@@ -1,15 +1,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { decode, type FixtureTensor, maxAbsDiff } from '../../../test/helpers/layer-fixtures.ts';
 import { backward, manualSeed, memory, noGrad, ones, randn, type Tensor, tensor, tidy, triu } from '../../torch/index.ts';
 import { MultiheadAttention, type MultiheadAttentionOptions } from './attention.ts';
 
 // ---- fixtures made by scripts/make-layer-fixture.py -----------------------------------------------
-interface FixtureTensor {
-  shape: number[];
-  dtype: 'float32' | 'bool';
-  data: string;
-}
 interface AttentionCase {
   name: string;
   embedDim: number;
@@ -19,19 +15,6 @@ interface AttentionCase {
   state: (FixtureTensor & { name: string })[];
   inputs: { query: FixtureTensor; key?: FixtureTensor; value?: FixtureTensor; keyPaddingMask?: FixtureTensor; attnMask?: FixtureTensor };
   outputs: { output: FixtureTensor; weights: FixtureTensor };
-}
-
-function decode(t: FixtureTensor): Tensor {
-  const bytes = Buffer.from(t.data, 'base64');
-  if (t.dtype === 'bool') return tensor(new Uint8Array(bytes), t.shape, { dtype: 'bool' });
-  return tensor(new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), t.shape);
-}
-
-function maxAbsDiff(actual: Tensor, expected: Tensor): number {
-  assert.deepEqual(actual.shape, expected.shape);
-  const a = actual.toArray();
-  const e = expected.toArray();
-  return a.reduce((m, v, i) => Math.max(m, Math.abs(v - e[i])), 0);
 }
 
 const fixture: { cases: AttentionCase[] } = JSON.parse(readFileSync(new URL('../../../fixtures/layers/attention.json', import.meta.url), 'utf8'));

@@ -1,17 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { backward, manualSeed, memory, noGrad, randn, type Tensor, tensor, tidy } from '../../torch/index.ts';
+import { decode, type FixtureTensor, maxAbsDiff } from '../../../test/helpers/layer-fixtures.ts';
+import { backward, manualSeed, memory, noGrad, randn, tidy } from '../../torch/index.ts';
 import { Module } from '../module.ts';
 import { Linear } from './linear.ts';
 import { LSTM, type LSTMOptions } from './lstm.ts';
 
 // ---- fixtures made by scripts/make-layer-fixture.py -----------------------------------------------
-interface FixtureTensor {
-  shape: number[];
-  dtype: 'float32' | 'bool';
-  data: string;
-}
 interface LstmCase {
   name: string;
   inputSize: number;
@@ -20,19 +16,6 @@ interface LstmCase {
   state: (FixtureTensor & { name: string })[];
   inputs: { x: FixtureTensor; h0?: FixtureTensor; c0?: FixtureTensor };
   outputs: { output: FixtureTensor; h: FixtureTensor; c: FixtureTensor };
-}
-
-function decode(t: FixtureTensor): Tensor {
-  const bytes = Buffer.from(t.data, 'base64');
-  if (t.dtype === 'bool') return tensor(new Uint8Array(bytes), t.shape, { dtype: 'bool' });
-  return tensor(new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), t.shape);
-}
-
-function maxAbsDiff(actual: Tensor, expected: Tensor): number {
-  assert.deepEqual(actual.shape, expected.shape);
-  const a = actual.toArray();
-  const e = expected.toArray();
-  return a.reduce((m, v, i) => Math.max(m, Math.abs(v - e[i])), 0);
 }
 
 const fixture: { cases: LstmCase[] } = JSON.parse(readFileSync(new URL('../../../fixtures/layers/lstm.json', import.meta.url), 'utf8'));

@@ -1,16 +1,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { backward, manualSeed, memory, noGrad, randn, type Tensor, tensor, tidy } from '../../torch/index.ts';
+import { decode, type FixtureTensor, maxAbsDiff } from '../../../test/helpers/layer-fixtures.ts';
+import { backward, manualSeed, memory, noGrad, randn, tensor, tidy } from '../../torch/index.ts';
 import { LayerNorm } from './norm.ts';
 import { TransformerEncoder, TransformerEncoderLayer, type TransformerEncoderLayerOptions } from './transformer.ts';
 
 // ---- fixtures made by scripts/make-layer-fixture.py -----------------------------------------------
-interface FixtureTensor {
-  shape: number[];
-  dtype: 'float32' | 'bool';
-  data: string;
-}
 interface TransformerCase {
   name: string;
   kind: 'layer' | 'encoder';
@@ -21,19 +17,6 @@ interface TransformerCase {
   state: (FixtureTensor & { name: string })[];
   inputs: { src: FixtureTensor; srcKeyPaddingMask?: FixtureTensor };
   outputs: { output: FixtureTensor };
-}
-
-function decode(t: FixtureTensor): Tensor {
-  const bytes = Buffer.from(t.data, 'base64');
-  if (t.dtype === 'bool') return tensor(new Uint8Array(bytes), t.shape, { dtype: 'bool' });
-  return tensor(new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), t.shape);
-}
-
-function maxAbsDiff(actual: Tensor, expected: Tensor): number {
-  assert.deepEqual(actual.shape, expected.shape);
-  const a = actual.toArray();
-  const e = expected.toArray();
-  return a.reduce((m, v, i) => Math.max(m, Math.abs(v - e[i])), 0);
 }
 
 const fixture: { cases: TransformerCase[] } = JSON.parse(readFileSync(new URL('../../../fixtures/layers/transformer.json', import.meta.url), 'utf8'));
