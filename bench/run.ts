@@ -35,7 +35,9 @@ function measureResNet(layout: Layout): Map<string, number> {
   let x: Tensor = keep(randn([batch, 1, 101, 40]));
   if (layout === 'channelsLast') {
     model.channelsLast();
+    const contiguousInput = x;
     x = keep(x.contiguous('channelsLast'));
+    contiguousInput.dispose();
   }
   const y = keep(randint(0, 10, [batch]));
   const lossFn = () => crossEntropy(model.forward(x), y);
@@ -55,6 +57,8 @@ function measureResNet(layout: Layout): Map<string, number> {
     'resnet.eval_forward',
     timed(() => noGrad(() => tidy(() => void model.forward(x))), steps),
   );
+  optimizer.dispose();
+  momentum.dispose();
   model.dispose();
   x.dispose();
   y.dispose();
