@@ -32,7 +32,15 @@ export function dataCommand(): Command {
         },
       });
       bar?.finish();
-      report(Boolean(o.json), summary, () => `wrote ${o.out}: ${JSON.stringify(summary)}`);
+      report(Boolean(o.json), summary, () =>
+        [
+          `wrote ${summary.clips} clips of ${summary.words.length} words to ${summary.out} in ${summary.seconds.toFixed(0)} s`,
+          ...Object.entries(summary.splits).map(
+            ([split, x]) =>
+              `  ${split.padEnd(10)} ${String(x.clips).padStart(6)} clips, ${x.speakers} speakers (voices drawn from ${x.variants.length} variants held by this split)`,
+          ),
+        ].join('\n'),
+      );
     });
   data
     .command('info')
