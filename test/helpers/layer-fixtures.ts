@@ -2,7 +2,8 @@
 // base64 little-endian bytes, and the comparison of outputs.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { type Tensor, tensor } from '../../src/torch/index.ts';
+import type { Module } from '../../src/nn/module.ts';
+import { type Tensor, tensor, tidy } from '../../src/torch/index.ts';
 
 export interface FixtureTensor {
   shape: number[];
@@ -25,4 +26,13 @@ export function maxAbsDiff(actual: Tensor, expected: Tensor): number {
 
 export function readLayerFixture<T>(name: string): T {
   return JSON.parse(readFileSync(new URL(`../../fixtures/layers/${name}.json`, import.meta.url), 'utf8')) as T;
+}
+
+/** The module's state-dict names and shapes equal PyTorch's, in order; then PyTorch's values are loaded. */
+export function loadPyTorchState(m: Module, state: (FixtureTensor & { name: string })[]): void {
+  assert.deepEqual(
+    [...m.stateDict()].map(([name, t]) => [name, t.shape]),
+    state.map((s) => [s.name, s.shape]),
+  );
+  tidy(() => m.loadStateDict(new Map(state.map((s) => [s.name, decode(s)]))));
 }
