@@ -2,13 +2,14 @@
 // metrics.json, log.jsonl, checkpoint/), resumable, never overwriting a finished run unless forced.
 import { appendFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { type FrontEnd, getFrontEnd } from '../audio/frontends.ts';
 import { saveModel, writeJsonAtomic } from '../models/checkpoint.ts';
 import { buildModel, getModelSpec } from '../models/index.ts';
 import { fitFeatureNorms } from '../nn/index.ts';
 import { manualSeed } from '../torch/index.ts';
 import { type DataSplits, disposeSplits, loadSplits } from './data-splits.ts';
 import { evaluate } from './evaluate.ts';
-import { type EpochRecord, type Recipe, type RecipeName, recipes, trainModel } from './train.ts';
+import { type EpochRecord, type InputTimeAxis, type Recipe, type RecipeName, recipes, trainModel } from './train.ts';
 
 export interface TrainRunOptions {
   data: string;
@@ -56,6 +57,12 @@ export function prepareRunFolder(out: string, opts: { resume?: boolean; force?: 
   mkdirSync(out, { recursive: true });
 }
 
+/** Dim 1 of a front-end's output: waveform samples, or spectral frames spread over the clip. */
+export function timeAxisOf(frontEnd: FrontEnd): InputTimeAxis {
+  if (frontEnd.outputShape.length === 1) return { kind: 'waveform', stepsPerSecond: frontEnd.sampleRate };
+  return { kind: 'features', stepsPerSecond: frontEnd.outputShape[0] / (frontEnd.inputSamples / frontEnd.sampleRate) };
+}
+
 export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   prepareRunFolder(opts.out, opts);
   const spec = getModelSpec(opts.model);
@@ -81,6 +88,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
       checkpointDir: path.join(opts.out, 'checkpoint'),
       resume: opts.resume,
       timeBudgetSeconds: opts.timeBudgetSeconds,
+      timeAxis: timeAxisOf(getFrontEnd(spec.frontEnd)),
       onBatch: opts.onBatch,
       onEpoch: (row) => {
         appendFileSync(logFile, `${JSON.stringify({ event: 'epoch', ...row })}\n`);

@@ -7,9 +7,9 @@ import { disposeFeatureSet, type FeatureSet, makeFeatureSet } from '../data/feat
 import { createRng } from '../data/rng.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { Linear, Module } from '../nn/index.ts';
-import { manualSeed, memory, type Tensor, tensor } from '../torch/index.ts';
+import { manualSeed, mean, memory, mul, sub, type Tensor, tensor, tidy } from '../torch/index.ts';
 import { evaluate } from './evaluate.ts';
-import { trainModel } from './train.ts';
+import { augmentBatch, trainModel } from './train.ts';
 
 /** Clips of [8 frames, 4 coefficients] whose class shifts the mean of one coefficient. */
 function toySet(n: number, seed: number): FeatureSet {
@@ -92,5 +92,47 @@ describe('trainModel', () => {
     const before = memory().liveTensors;
     await once();
     assert.equal(memory().liveTensors, before);
+  });
+});
+
+describe('augmentBatch', () => {
+  const aug = { timeShiftSeconds: 0.05, featureNoise: 0.05, waveformSnrDb: 20 };
+  const waveform = { kind: 'waveform', stepsPerSecond: 16000 } as const;
+  const features = { kind: 'features', stepsPerSecond: 100 } as const;
+
+  it('adds waveform noise 20 dB under each clip, whatever its level', () => {
+    manualSeed(3);
+    tidy(() => {
+      // Two sine clips, one 100 times quieter: a fixed noise std would drown the quiet one.
+      const n = 16000;
+      const sine = Array.from({ length: n }, (_, i) => Math.sin((2 * Math.PI * 440 * i) / n));
+      const x = tensor([...sine.map((v) => 0.5 * v), ...sine.map((v) => 0.005 * v)], [2, n]);
+      const noise = sub(augmentBatch(x, aug, waveform, 0), x);
+      const power = (t: Tensor) => mean(mul(t, t), [1]).toArray() as number[];
+      const [signalLoud, signalQuiet] = power(x);
+      const [noiseLoud, noiseQuiet] = power(noise);
+      for (const [s, v] of [
+        [signalLoud, noiseLoud],
+        [signalQuiet, noiseQuiet],
+      ]) {
+        const snr = 10 * Math.log10(s / v);
+        assert.ok(Math.abs(snr - 20) < 0.3, `SNR ${snr.toFixed(2)} dB, expected 20`);
+      }
+    });
+  });
+
+  it('shifts along time and adds feature-unit noise to spectral features', () => {
+    manualSeed(4);
+    tidy(() => {
+      const x = tensor(
+        Array.from({ length: 2 * 10 * 3 }, (_, i) => i),
+        [2, 10, 3],
+      );
+      const y = augmentBatch(x, { ...aug, featureNoise: 0 }, features, 2);
+      assert.deepEqual(y.select(1, 2).toArray(), x.select(1, 0).toArray());
+      const noisy = sub(augmentBatch(x, aug, features, 0), x);
+      const std = Math.sqrt(mean(mul(noisy, noisy)).item());
+      assert.ok(Math.abs(std - 0.05) < 0.02, `noise std ${std}`);
+    });
   });
 });

@@ -7,7 +7,24 @@ import path from 'node:path';
 import { batchIndices, type FeatureSet, gatherBatch } from '../data/feature-set.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { adam, adamW, applySchedule, clipGradNorm, constantSchedule, cosineSchedule, type Optimizer, type Schedule } from '../nn/index.ts';
-import { add, argmax, backward, crossEntropy, dispose, eq, keep, manualSeed, mul, noGrad, randnLike, roll, type Tensor, tidy } from '../torch/index.ts';
+import {
+  add,
+  argmax,
+  backward,
+  crossEntropy,
+  dispose,
+  eq,
+  keep,
+  manualSeed,
+  mean,
+  mul,
+  noGrad,
+  randnLike,
+  roll,
+  sqrt,
+  type Tensor,
+  tidy,
+} from '../torch/index.ts';
 import { loadSafetensors, saveSafetensors } from '../torch/io/safetensors.ts';
 import { evaluate } from './evaluate.ts';
 
@@ -27,9 +44,34 @@ export interface Recipe {
   clipNorm: number;
   /** linear learning-rate warm-up over this many epochs (per batch), then the schedule */
   warmupEpochs: number;
-  /** random time shift (frames, +-) and Gaussian noise (std, in feature units) on training batches */
-  augment: { timeShift: number; noise: number } | null;
+  /** light augmentation of training batches (see Augment); null: none */
+  augment: Augment | null;
 }
+
+/**
+ * A random time shift (the same for every clip of a batch, wrapping around) and additive white noise.
+ * Noise is given per input kind because one number cannot fit both: 0.05 is a light jitter on MFCC
+ * values (tens of dB), but on the synthetic clips' waveforms (RMS 0.04) a std of 0.05 buried the
+ * speech under noise louder than itself, which is how EAT trained before this split.
+ */
+export interface Augment {
+  /** largest shift either way, in seconds */
+  timeShiftSeconds: number;
+  /** noise std on spectral features, in feature units */
+  featureNoise: number;
+  /** noise on waveforms, in dB below each clip's RMS (Infinity: none) */
+  waveformSnrDb: number;
+}
+
+/** What the time axis (dim 1) of a training batch is, so augmentation can work in seconds. */
+export interface InputTimeAxis {
+  kind: 'features' | 'waveform';
+  /** frames (or samples) per second along dim 1 */
+  stepsPerSecond: number;
+}
+
+/** MFCC frames every 10 ms: every spectral front-end of the project uses a 160-sample hop at 16 kHz or 441 at 44.1 kHz. */
+export const defaultTimeAxis: InputTimeAxis = { kind: 'features', stepsPerSecond: 100 };
 
 export const recipes: Record<RecipeName, Recipe> = {
   // specs/models.md: AdamW 1e-3, wd 1e-4, cosine, 30 epochs, batch 128, light augmentation, early stop on val accuracy.
@@ -45,7 +87,8 @@ export const recipes: Record<RecipeName, Recipe> = {
     // Post-norm transformers (KWT) do not train from a cold 1e-3; the KWT paper warms up for 10 of 140 epochs.
     warmupEpochs: 1,
     clipNorm: 0,
-    augment: { timeShift: 5, noise: 0.05 },
+    // 50 ms either way (5 MFCC frames); noise 20 dB under the clip on waveforms.
+    augment: { timeShiftSeconds: 0.05, featureNoise: 0.05, waveformSnrDb: 20 },
   },
   // GN-FT paper protocol (attacks.md section 0): Adam 1e-4, batch 256, up to 300 epochs, patience 20 on loss.
   paper: {
@@ -99,6 +142,8 @@ export interface TrainOptions {
   onEpoch?: (record: EpochRecord) => void;
   /** checked between batches; return true to stop (the last finished epoch stays checkpointed) */
   shouldStop?: () => boolean;
+  /** what dim 1 of the inputs is (default: MFCC frames at 100/s) */
+  timeAxis?: InputTimeAxis;
 }
 
 interface CheckpointState {
@@ -131,10 +176,20 @@ function makeSchedule(recipe: Recipe): Schedule {
   return recipe.schedule === 'cosine' ? cosineSchedule(recipe.lr, recipe.epochs) : constantSchedule(recipe.lr);
 }
 
-/** Light augmentation on feature batches [B, T, ...]: a random roll along time and additive noise. */
-function augmentBatch(x: Tensor, aug: NonNullable<Recipe['augment']>, shift: number): Tensor {
-  const shifted = shift !== 0 && x.ndim >= 2 && aug.timeShift > 0 ? roll(x, [shift], [1]) : x;
-  return aug.noise > 0 ? add(shifted, mul(randnLike(shifted), aug.noise)) : shifted;
+/** Light augmentation of a training batch [B, T, ...] (see Augment), shifted by `shift` steps along time. */
+export function augmentBatch(x: Tensor, aug: Augment, axis: InputTimeAxis, shift: number): Tensor {
+  const shifted = shift !== 0 && x.ndim >= 2 ? roll(x, [shift], [1]) : x;
+  if (axis.kind === 'features') return aug.featureNoise > 0 ? add(shifted, mul(randnLike(shifted), aug.featureNoise)) : shifted;
+  if (!Number.isFinite(aug.waveformSnrDb)) return shifted;
+  // Per-clip noise std = clip RMS / 10^(snr/20), with a floor so silent clips stay finite.
+  const rms = sqrt(mean(mul(shifted, shifted), [1], true)).clamp(1e-8);
+  return add(shifted, mul(randnLike(shifted), mul(rms, 10 ** (-aug.waveformSnrDb / 20))));
+}
+
+/** The shift of batch b in epoch `epoch`, in steps, in [-max, max]: fixed by (epoch, b) so a resumed run repeats it. */
+function batchShift(aug: Augment, axis: InputTimeAxis, epoch: number, b: number): number {
+  const max = Math.round(aug.timeShiftSeconds * axis.stepsPerSecond);
+  return max > 0 ? ((b * 7919 + epoch * 104729) % (2 * max + 1)) - max : 0;
 }
 
 function improved(monitor: Recipe['monitor'], value: number, best: number): boolean {
@@ -149,6 +204,7 @@ export async function trainModel(model: KwsModel, train: FeatureSet, validation:
   const recipeName = opts.recipe ?? 'fast';
   const recipe: Recipe = { ...recipes[recipeName], ...opts.overrides };
   const seed = opts.seed ?? 0;
+  const timeAxis = opts.timeAxis ?? defaultTimeAxis;
   const optimizer = makeOptimizer(model, recipe);
   const schedule = makeSchedule(recipe);
   const started = Date.now();
@@ -189,9 +245,7 @@ export async function trainModel(model: KwsModel, train: FeatureSet, validation:
       optimizer.zeroGrad();
       tidy(() => {
         const { x, y } = gatherBatch(train, batches[b]);
-        const input = recipe.augment
-          ? augmentBatch(x, recipe.augment, ((b * 7919 + epoch * 104729) % (2 * recipe.augment.timeShift + 1)) - recipe.augment.timeShift)
-          : x;
+        const input = recipe.augment ? augmentBatch(x, recipe.augment, timeAxis, batchShift(recipe.augment, timeAxis, epoch, b)) : x;
         const logits = model.forward(input);
         const loss = crossEntropy(logits, y);
         backward(loss);
