@@ -11,10 +11,13 @@ export interface Progress {
 export function createProgress(label: string, total: number, opts: { stream?: NodeJS.WriteStream; intervalMs?: number } = {}): Progress {
   const stream = opts.stream ?? process.stderr;
   const started = Date.now();
+  // The rate is measured from the first update on: callers often create the bar after the first unit
+  // of work has finished, so the creation time would make the first units look free.
+  let first: { at: number; done: number } | null = null;
   const eta = (done: number) => {
-    if (done === 0) return '?';
-    const s = ((Date.now() - started) / 1000 / done) * (total - done);
-    return s < 90 ? `${s.toFixed(0)}s` : `${(s / 60).toFixed(1)}m`;
+    first ??= { at: Date.now(), done };
+    if (done <= first.done) return '?';
+    return formatSeconds(((Date.now() - first.at) / 1000 / (done - first.done)) * (total - done));
   };
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar(
@@ -43,4 +46,17 @@ export function createProgress(label: string, total: number, opts: { stream?: No
       stream.write(`${label}: done in ${((Date.now() - started) / 1000).toFixed(1)}s${summary ? ` (${summary})` : ''}\n`);
     },
   };
+}
+
+/** 42s, 3.5m, 1.2h */
+export function formatSeconds(s: number): string {
+  if (s < 90) return `${s.toFixed(0)}s`;
+  return s < 5400 ? `${(s / 60).toFixed(1)}m` : `${(s / 3600).toFixed(1)}h`;
+}
+
+/** Time left for `remaining` more epochs at the mean pace of those done so far. */
+export function trainingEta(epochSeconds: number[], remaining: number): string {
+  if (epochSeconds.length === 0) return '?';
+  const mean = epochSeconds.reduce((a, b) => a + b, 0) / epochSeconds.length;
+  return formatSeconds(mean * Math.max(0, remaining));
 }

@@ -10,6 +10,7 @@ import { trainRun } from '../../experiments/train-run.ts';
 import { modelNames } from '../../models/index.ts';
 import { percent, positiveInt, report } from '../output.ts';
 import { createProgress, type Progress } from '../progress.ts';
+import { trainingProgress } from '../training-progress.ts';
 
 export function demoCommand(): Command {
   return new Command('demo')
@@ -42,11 +43,12 @@ export function demoCommand(): Command {
         bar?.finish();
       }
       let bar: Progress | undefined;
+      const epochs = o.epochs ?? (o.quick ? 3 : 12);
       const result = await trainRun({
         data,
         model: o.model,
         out: o.out,
-        epochs: o.epochs ?? (o.quick ? 3 : 12),
+        epochs,
         seed: o.seed,
         force: o.force,
         resume: !o.force,
@@ -56,11 +58,7 @@ export function demoCommand(): Command {
           bar?.update(done);
           if (done === total) bar?.finish();
         },
-        onBatch: (b, batches, epoch, loss) => {
-          if (b === 1) bar = createProgress(`epoch ${epoch + 1}`, batches);
-          bar?.update(b, `loss ${loss.toFixed(3)}`);
-        },
-        onEpoch: (row) => bar?.finish(`val ${percent(row.valAccuracy)}, ${row.samplesPerSecond.toFixed(0)} samples/s`),
+        ...trainingProgress(epochs),
       });
       report(Boolean(o.json), { ...result, data }, () =>
         [

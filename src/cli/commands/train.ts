@@ -1,10 +1,10 @@
 // kwshield train: train a clean model on a Speech Commands folder.
 import { Command } from '@commander-js/extra-typings';
-import type { RecipeName } from '../../experiments/train.ts';
+import { type RecipeName, recipes } from '../../experiments/train.ts';
 import { trainRun } from '../../experiments/train-run.ts';
 import { modelNames } from '../../models/index.ts';
 import { percent, positiveInt, report } from '../output.ts';
-import { createProgress, type Progress } from '../progress.ts';
+import { trainingProgress } from '../training-progress.ts';
 
 export function trainCommand(): Command {
   return new Command('train')
@@ -21,7 +21,6 @@ export function trainCommand(): Command {
     .option('--json', 'print the result as one JSON line')
     .action(async (o) => {
       if (o.recipe !== 'fast' && o.recipe !== 'paper') throw new Error(`--recipe must be fast or paper, got '${o.recipe}'`);
-      let bar: Progress | undefined;
       const result = await trainRun({
         data: o.data,
         model: o.model,
@@ -33,14 +32,7 @@ export function trainCommand(): Command {
         force: o.force,
         cacheDir: o.cache ? undefined : null,
         onStage: (stage) => process.stderr.write(`${stage}\n`),
-        onBatch: (b, batches, epoch, loss) => {
-          if (b === 1) bar = createProgress(`epoch ${epoch + 1}`, batches);
-          bar?.update(b, `loss ${loss.toFixed(3)}`);
-        },
-        onEpoch: (row) =>
-          bar?.finish(
-            `loss ${row.trainLoss.toFixed(3)} acc ${percent(row.trainAccuracy)} val ${percent(row.valAccuracy)} ${row.samplesPerSecond.toFixed(0)} samples/s`,
-          ),
+        ...trainingProgress(o.epochs ?? recipes[o.recipe as RecipeName].epochs),
       });
       report(
         Boolean(o.json),
