@@ -4,13 +4,33 @@
 #include <ATen/Parallel.h>
 #include <ATen/Context.h>
 
+#include <dlfcn.h>
+
 namespace kw {
 namespace {
+
+// A libtorch built against OpenBLAS (Debian's) runs matrix products on OpenBLAS's own thread pool, which
+// at::set_num_threads does not size: with 1 thread asked for, two OpenBLAS threads still spun in
+// sched_yield, and half of a training job's CPU time went to the kernel. MKL builds need nothing here.
+void SetBlasThreads(int n) {
+  using SetThreads = void (*)(int);
+  static SetThreads setThreads = [] {
+    for (const char* lib : {"libopenblas.so.0", "libblas.so.3"}) {
+      // RTLD_NOLOAD: only a library libtorch already loaded, never a new one.
+      if (void* handle = dlopen(lib, RTLD_LAZY | RTLD_NOLOAD)) {
+        if (void* fn = dlsym(handle, "openblas_set_num_threads")) return reinterpret_cast<SetThreads>(fn);
+      }
+    }
+    return static_cast<SetThreads>(nullptr);
+  }();
+  if (setThreads) setThreads(n);
+}
 
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   int n = info[0].As<Napi::Number>().Int32Value();
   if (n < 1) throw Napi::RangeError::New(info.Env(), "setNumThreads: the thread count must be at least 1, got " + std::to_string(n));
   at::set_num_threads(n);
+  SetBlasThreads(n);
   return info.Env().Undefined();
 }
 

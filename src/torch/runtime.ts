@@ -34,10 +34,12 @@ export function resolveDevice(request: Device | 'auto' = 'cpu'): Device {
 export const cudaAvailable = (): boolean => native.cudaAvailable();
 
 let defaultThreadsApplied = false;
-/** Applies the default thread count once (the machine's cores), unless the user set one. */
+/** Applies the default thread count once, at load: $KWSHIELD_THREADS if set, else the machine's cores (libtorch and OpenBLAS alike). */
 export function applyDefaultThreads(): void {
   if (defaultThreadsApplied) return;
   defaultThreadsApplied = true;
   const env = Number(process.env.KWSHIELD_THREADS);
   native.setNumThreads(Number.isInteger(env) && env > 0 ? env : availableParallelism());
 }
+
+applyDefaultThreads();
