@@ -37,6 +37,16 @@ describe('kwshield CLI', () => {
     const badModel = run(['train', '--data', data, '--model', 'vgg', '--out', path.join(work, 'r1')]);
     assert.equal(badModel.code, 1);
     assert.match(badModel.stderr, /unknown model 'vgg'.*resnet/);
+    for (const [option, value] of [
+      ['--batch-size', '0'],
+      ['--batch-size', '2.5'],
+      ['--lr', 'abc'],
+      ['--lr', '-1'],
+    ]) {
+      const bad = run(['train', '--data', data, '--out', path.join(work, 'r2'), option, value]);
+      assert.equal(bad.code, 2, `${option} ${value}`);
+      assert.match(bad.stderr, new RegExp(`${option} must be .* greater than 0, got '${value}'`));
+    }
   });
 
   it('data info counts the splits', () => {
@@ -58,6 +68,17 @@ describe('kwshield CLI', () => {
     const again = run(['train', '--data', data, '--out', out, '--epochs', '2']);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /already holds a finished run.*--force/);
+  });
+
+  it("train records the recipe it ran: the model's needs of `fast`, then --batch-size and --lr", () => {
+    const settingsOf = (out: string) => JSON.parse(readFileSync(path.join(out, 'model.json'), 'utf8')).provenance.recipeSettings;
+    const lstm = path.join(work, 'lstm');
+    assert.equal(run(['train', '--data', data, '--model', 'lstm', '--out', lstm, '--epochs', '1']).code, 0);
+    assert.equal(settingsOf(lstm).batchSize, 32, 'lstm trains with batch 32 under the fast recipe');
+    assert.equal(settingsOf(lstm).lr, 1e-3);
+    const custom = path.join(work, 'lstm-custom');
+    assert.equal(run(['train', '--data', data, '--model', 'lstm', '--out', custom, '--epochs', '1', '--batch-size', '16', '--lr', '0.002']).code, 0);
+    assert.deepEqual([settingsOf(custom).batchSize, settingsOf(custom).lr], [16, 0.002]);
   });
 
   it('bad model.json and mis-shaped weights give clear errors', () => {

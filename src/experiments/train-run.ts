@@ -79,11 +79,13 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
     fitFeatureNorms(model, splits.train.features);
     const recipe = opts.recipe ?? 'fast';
     const epochs = opts.epochs ?? recipes[recipe].epochs;
+    // The recipe as run: the named recipe, what this model needs of `fast`, then the caller's overrides.
+    const settings: Recipe = { ...recipes[recipe], ...(recipe === 'fast' ? spec.fastRecipe : {}), ...opts.overrides, epochs };
     const logFile = path.join(opts.out, 'log.jsonl');
     opts.onStage?.(`training ${spec.name} (${recipe}, ${epochs} epochs)`);
     const record = await trainModel(model, splits.train, splits.validation, {
       recipe,
-      overrides: { ...opts.overrides, epochs },
+      overrides: settings,
       seed,
       checkpointDir: path.join(opts.out, 'checkpoint'),
       resume: opts.resume,
@@ -118,6 +120,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
       provenance: {
         data: path.resolve(opts.data),
         recipe,
+        recipeSettings: settings,
         epochs,
         seed,
         created: new Date().toISOString(),

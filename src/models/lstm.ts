@@ -1,9 +1,9 @@
 // Unidirectional LSTM classifiers over MFCC frames (specs/models.md `lstm`; attacks.md section 8): the last
 // time step's hidden state goes to a Linear. `lstm-large` is the GN-FT authors' `RNN` ([GNFT] utils/models.py:
 // 3 layers, hidden 768), whose field names (lstm, fc) these share, so state dicts line up with it.
-import { chain, Linear, Module, release } from '../nn/index.ts';
+import { chain, FeatureNorm, Linear, Module, release } from '../nn/index.ts';
 import { LSTM } from '../nn/layers/lstm.ts';
-import type { Tensor } from '../torch/index.ts';
+import { fillInPlace, narrow, noGrad, type Tensor, tidy } from '../torch/index.ts';
 import { registerModel } from './registry.ts';
 
 export interface LstmConfig {
@@ -12,14 +12,22 @@ export interface LstmConfig {
   inputShape: [number, number];
   hiddenSize: number;
   numLayers: number;
+  /** standardise each MFCC coefficient with statistics fitted on the training clips (FeatureNorm) */
+  inputNorm: boolean;
+  /**
+   * Starting value of each forget gate's total bias (bias_ih + bias_hh); null keeps PyTorch's uniform init.
+   * A positive value lets the cell carry a word through the silence after it to the last step.
+   */
+  forgetGateBias: number | null;
 }
 
-export const lstmDefaults: LstmConfig = { classes: 10, inputShape: [101, 40], hiddenSize: 128, numLayers: 2 };
+export const lstmDefaults: LstmConfig = { classes: 10, inputShape: [101, 40], hiddenSize: 128, numLayers: 2, inputNorm: false, forgetGateBias: null };
 
 // [GNFT] `RNN`: nn.LSTM(40, 768, 3, batch_first=True).
 export const lstmLargeDefaults: LstmConfig = { ...lstmDefaults, hiddenSize: 768, numLayers: 3 };
 
 export class LstmNet extends Module {
+  input_norm?: FeatureNorm;
   lstm: LSTM;
   fc: Linear;
   readonly config: LstmConfig;
@@ -28,8 +36,24 @@ export class LstmNet extends Module {
     super();
     this.config = { ...lstmDefaults, ...config };
     const { inputShape, hiddenSize, numLayers } = this.config;
+    if (this.config.inputNorm) this.input_norm = new FeatureNorm(inputShape[1]);
     this.lstm = new LSTM(inputShape[1], hiddenSize, { numLayers, batchFirst: true });
     this.fc = new Linear(hiddenSize, this.config.classes);
+    if (this.config.forgetGateBias !== null) this.setForgetGateBias(this.config.forgetGateBias);
+  }
+
+  /** Rows H..2H of the biases are the forget gate (PyTorch's gate order i, f, g, o). */
+  private setForgetGateBias(value: number): void {
+    const { hiddenSize, numLayers } = this.config;
+    const fields = this.lstm as unknown as Record<string, Tensor>;
+    noGrad(() => {
+      for (let layer = 0; layer < numLayers; layer++) {
+        tidy(() => {
+          fillInPlace(narrow(fields[`bias_ih_l${layer}`], 0, hiddenSize, hiddenSize), value);
+          fillInPlace(narrow(fields[`bias_hh_l${layer}`], 0, hiddenSize, hiddenSize), 0);
+        });
+      }
+    });
   }
 
   /** MFCC [batch, frames, coefficients] (or [batch, 1, frames, coefficients]) -> logits [batch, classes] */
@@ -37,6 +61,7 @@ export class LstmNet extends Module {
     const input = x.ndim === 4 && x.size(1) === 1 ? x.squeeze(1) : x;
     const y = chain(
       input,
+      (t) => (this.input_norm ? this.input_norm.forward(t) : t),
       (t) => this.lstm.forward(t),
       (t) => t.select(1, t.size(1) - 1),
       (t) => this.fc.forward(t),
@@ -71,6 +96,11 @@ export function lstmUnitParameters(neuronLayer: string, hiddenSize: number, unit
   };
 }
 
+// Measured on the small synthetic SCD-10 (3,000 training clips), fast recipe, 30 epochs: batch 128 gives only
+// 24 updates an epoch and the LSTM underfits (83.1% test, train 86-93%); batch 32 reaches 89.3%. Standardised
+// inputs with a forget-gate bias of 1 did no better at batch 32 (89.5%) and worse at 128 (81.2%).
+const lstmFastRecipe = { batchSize: 32 };
+
 registerModel<LstmConfig>({
   name: 'lstm',
   description: '2-layer unidirectional LSTM, hidden 128, over MFCC frames; last step -> Linear',
@@ -79,6 +109,7 @@ registerModel<LstmConfig>({
   defaults: { ...lstmDefaults },
   build: (config) => new LstmNet(config),
   neuronLayers: (model) => (model as LstmNet).neuronLayers(),
+  fastRecipe: lstmFastRecipe,
 });
 
 registerModel<LstmConfig>({
@@ -89,4 +120,5 @@ registerModel<LstmConfig>({
   defaults: { ...lstmLargeDefaults },
   build: (config) => new LstmNet(config),
   neuronLayers: (model) => (model as LstmNet).neuronLayers(),
+  fastRecipe: lstmFastRecipe,
 });

@@ -1,7 +1,7 @@
 // Every registered model: shapes, gradients, state-dict round trips, neuron layers, sizes and memory.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { adamW, Conv1d, Conv2d, Linear } from '../nn/index.ts';
+import { adamW, Conv1d, Conv2d, fitFeatureNorms, Linear } from '../nn/index.ts';
 import { trainStep } from '../nn/train-step.ts';
 import {
   all,
@@ -15,6 +15,7 @@ import {
   randint,
   randn,
   type Tensor,
+  tensor,
   tidy,
   zeroInPlace,
   zeros,
@@ -168,6 +169,46 @@ describe('model zoo', () => {
       );
     });
     model.dispose();
+  });
+
+  it('lstm: forgetGateBias sets only the forget gate rows of every layer', () => {
+    manualSeed(6);
+    const model = buildModel('lstm', { classes, forgetGateBias: 1.5 }) as LstmNet;
+    const hidden = model.config.hiddenSize;
+    const state = model.stateDict();
+    for (let layer = 0; layer < model.config.numLayers; layer++) {
+      const ih = (state.get(`lstm.bias_ih_l${layer}`) as Tensor).toArray() as number[];
+      const hh = (state.get(`lstm.bias_hh_l${layer}`) as Tensor).toArray() as number[];
+      const forget = (b: number[]) => b.slice(hidden, 2 * hidden);
+      assert.ok(forget(ih).every((v) => v === 1.5) && forget(hh).every((v) => v === 0), `layer ${layer} forget rows`);
+      // The other gates keep PyTorch's uniform init in +-1/sqrt(hidden).
+      const others = [...ih.slice(0, hidden), ...ih.slice(2 * hidden)];
+      assert.ok(others.every((v) => Math.abs(v) <= 1 / Math.sqrt(hidden)) && new Set(others).size > hidden, `layer ${layer} other gates`);
+    }
+    model.dispose();
+  });
+
+  it('lstm: with inputNorm, a per-coefficient affine change of the data changes nothing once refitted', () => {
+    manualSeed(7);
+    const model = buildModel('lstm', { classes, inputNorm: true }).eval();
+    const other = buildModel('lstm', { classes, inputNorm: true }).eval();
+    tidy(() => {
+      other.loadStateDict(model.stateDict());
+      const x = randn([4, 101, 40]);
+      // MFCC-like: coefficient 0 hundreds of dB, the rest a few units.
+      const scale = tensor(Array.from({ length: 40 }, (_, i) => (i === 0 ? 300 : 1 + i / 10)));
+      const shifted = x.mul(scale).add(50);
+      fitFeatureNorms(model, x);
+      fitFeatureNorms(other, shifted);
+      const a = logits(model, x);
+      const b = logits(other, shifted);
+      assert.ok(
+        a.every((v, i) => Math.abs(v - b[i]) < 1e-4),
+        'logits differ after refitting the input norm',
+      );
+    });
+    model.dispose();
+    other.dispose();
   });
 
   it('kwt: takes frames x coefficients (mfcc-kwt) and KWT’s own coefficients x frames alike', () => {

@@ -22,6 +22,11 @@ export interface ModelSpec<Config extends object = Record<string, unknown>> {
    * Conv output channels and Linear output units, the classifier excluded, in forward order.
    */
   neuronLayers(model: KwsModel): string[];
+  /**
+   * Settings of the `fast` training recipe this model needs to train well (why, measured, in a comment
+   * at the registration); a recipe chosen by name or an explicit override still wins.
+   */
+  fastRecipe?: { batchSize?: number; lr?: number };
 }
 
 const specs = new Map<string, ModelSpec<object>>();

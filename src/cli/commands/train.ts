@@ -3,7 +3,7 @@ import { Command } from '@commander-js/extra-typings';
 import { type RecipeName, recipes } from '../../experiments/train.ts';
 import { trainRun } from '../../experiments/train-run.ts';
 import { modelNames } from '../../models/index.ts';
-import { percent, positiveInt, report } from '../output.ts';
+import { greaterThanZero, percent, positiveInt, report } from '../output.ts';
 import { trainingProgress } from '../training-progress.ts';
 
 export function trainCommand(): Command {
@@ -13,6 +13,8 @@ export function trainCommand(): Command {
     .option('--model <name>', `one of ${modelNames().join(', ')}`, 'resnet')
     .option('--recipe <name>', 'fast | paper', 'fast')
     .option('--epochs <n>', "epochs (default: the recipe's)", positiveInt('--epochs'))
+    .option('--batch-size <n>', "batch size (default: the recipe's, or the model's need for it)", greaterThanZero('--batch-size', { integer: true }))
+    .option('--lr <x>', "peak learning rate (default: the recipe's)", greaterThanZero('--lr'))
     .option('--seed <n>', 'random seed', positiveInt('--seed'), 0)
     .requiredOption('--out <dir>', 'run folder')
     .option('--resume', 'continue an interrupted run in --out')
@@ -28,6 +30,7 @@ export function trainCommand(): Command {
         recipe: o.recipe as RecipeName,
         epochs: o.epochs,
         seed: o.seed,
+        overrides: { ...(o.batchSize ? { batchSize: o.batchSize } : {}), ...(o.lr ? { lr: o.lr } : {}) },
         resume: o.resume,
         force: o.force,
         cacheDir: o.cache ? undefined : null,
