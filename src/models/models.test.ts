@@ -216,7 +216,12 @@ describe('model zoo', () => {
     const model = build('kwt').eval();
     const x = keep(randn([batch, 98, 40]));
     const xt = keep(x.transpose(1, 2).contiguous());
-    assert.deepEqual(logits(model, xt), logits(model, x));
+    // Equal up to rounding: the two layouts reach different BLAS paths.
+    const [a, b] = [logits(model, xt), logits(model, x)];
+    assert.ok(
+      a.every((v, i) => Math.abs(v - b[i]) < 1e-5),
+      `${a} vs ${b}`,
+    );
     assert.throws(() => tidy(() => model.forward(randn([batch, 101, 40]))), /KWT expects MFCC \[batch, 98, 40\]/);
     x.dispose();
     xt.dispose();
