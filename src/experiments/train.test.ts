@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { getFrontEnd } from '../audio/frontends.ts';
 import { disposeFeatureSet, type FeatureSet, makeFeatureSet } from '../data/feature-set.ts';
 import { createRng } from '../data/rng.ts';
 import type { KwsModel } from '../models/registry.ts';
@@ -10,6 +11,7 @@ import { Linear, Module } from '../nn/index.ts';
 import { manualSeed, mean, memory, mul, sub, type Tensor, tensor, tidy } from '../torch/index.ts';
 import { evaluate } from './evaluate.ts';
 import { augmentBatch, trainModel } from './train.ts';
+import { timeAxisOf } from './train-run.ts';
 
 /** Clips of [8 frames, 4 coefficients] whose class shifts the mean of one coefficient. */
 function toySet(n: number, seed: number): FeatureSet {
@@ -134,5 +136,15 @@ describe('augmentBatch', () => {
       const std = Math.sqrt(mean(mul(noisy, noisy)).item());
       assert.ok(Math.abs(std - 0.05) < 0.02, `noise std ${std}`);
     });
+  });
+});
+
+describe('timeAxisOf', () => {
+  it('reads samples or frames per second from the front-end', () => {
+    assert.deepEqual(timeAxisOf(getFrontEnd('waveform-16k')), { kind: 'waveform', stepsPerSecond: 16000 });
+    const rate = (name: string) => timeAxisOf(getFrontEnd(name)).stepsPerSecond;
+    assert.equal(rate('mfcc-16k'), 101); // 101 frames (hop 10 ms, centred) over 1 s
+    assert.equal(rate('mfcc-kwt'), 98);
+    assert.equal(rate('mfcc-librosa'), 32); // hop 512 at 16 kHz: 50 ms of shift is 2 frames, not 5
   });
 });

@@ -70,7 +70,7 @@ export interface InputTimeAxis {
   stepsPerSecond: number;
 }
 
-/** MFCC frames every 10 ms: every spectral front-end of the project uses a 160-sample hop at 16 kHz or 441 at 44.1 kHz. */
+/** Without a front-end to ask (trainRun asks via timeAxisOf): frames every 10 ms, as mfcc-16k, mfcc-44k and mfcc-kwt give them. */
 export const defaultTimeAxis: InputTimeAxis = { kind: 'features', stepsPerSecond: 100 };
 
 export const recipes: Record<RecipeName, Recipe> = {

@@ -99,6 +99,7 @@ export function lstmUnitParameters(neuronLayer: string, hiddenSize: number, unit
 // Measured on the small synthetic SCD-10 (3,000 training clips), fast recipe, 30 epochs: batch 128 gives only
 // 24 updates an epoch and the LSTM underfits (83.1% test, train 86-93%); batch 32 reaches 89.3%. Standardised
 // inputs with a forget-gate bias of 1 did no better at batch 32 (89.5%) and worse at 128 (81.2%).
+// lstm-large shares the setting for the same reason; it has not been trained to a figure yet.
 const lstmFastRecipe = { batchSize: 32 };
 
 registerModel<LstmConfig>({
