@@ -9,7 +9,7 @@ optional gate to exact silence), rounded to float32, and the reference features 
 base64 little-endian float32, time-major [frames, coefficients].
 
 References:
-  mfcc-16k, mfcc-44k, logmel-16k: torchaudio itself, one clip at a time (a [1, time] input, so the
+  mfcc-16k, mfcc-44k, mfcc-flowmur, logmel-16k: torchaudio itself, one clip at a time (a [1, time] input, so the
     top_db floor uses that clip's maximum, as [GNFT]'s prepare_dataset.py computes it).
   mfcc-librosa, mfcc-kwt: librosa is not installed here, so librosa.feature.melspectrogram,
     power_to_db and mfcc (librosa >= 0.9 defaults: zero padding for center=True) are written out in
@@ -223,6 +223,8 @@ def main():
 
     write_fixture("mfcc-44k", "torchaudio.transforms.MFCC(sample_rate=44100, n_mfcc=40, melkwargs={n_fft: 1103, hop_length: 441, n_mels: 128}), per clip",
                   SIGNALS_44K, (x44, [per_clip(torchaudio_mfcc(44100, 1103, 441), x) for x in x44]))
+    write_fixture("mfcc-flowmur", "torchaudio.transforms.MFCC(sample_rate=16000, n_mfcc=13, melkwargs={n_fft: 2048, hop_length: 512, n_mels: 128}), per clip (FlowMur)",
+                  SIGNALS_16K, (x16, [per_clip(torchaudio_mfcc(16000, 2048, 512, n_mfcc=13), x) for x in x16]))
     write_fixture("logmel-16k", "torchaudio.transforms.MelSpectrogram(16000, n_fft=400, hop_length=160, n_mels=40) -> AmplitudeToDB('power', top_db=80), per clip",
                   SIGNALS_16K, (x16, [per_clip(torchaudio_logmel(16000, 400, 160, 40), x) for x in x16]))
 

@@ -2,13 +2,15 @@
 // Each layer is also importable on its own (src/torch, src/nn, src/audio, src/data, src/models, ...).
 
 export * as metrics from './analysis/metrics.ts';
+export * as attacks from './attacks/index.ts';
 export * as audio from './audio/index.ts';
 export * as data from './data/index.ts';
 export { type GradNormStepOptions, gradNormPenaltyStep } from './defenses/gnft-step.ts';
 export { type DataSplits, disposeSplits, loadSplits } from './experiments/data-splits.ts';
 export { derBetween, evaluate, evaluateBackdoor, predict } from './experiments/evaluate.ts';
 export { type RecipeName, recipes, type TrainOptions, trainModel } from './experiments/train.ts';
-export { trainRun } from './experiments/train-run.ts';
+export { type AttackRunOptions, type AttackRunResult, attackRun } from './experiments/attack-run.ts';
+export { fitModel, trainRun } from './experiments/train-run.ts';
 export { loadModel, type ModelManifest, readManifest, saveModel } from './models/checkpoint.ts';
 export { buildModel, getModelSpec, type KwsModel, modelNames } from './models/index.ts';
 export * as nn from './nn/index.ts';

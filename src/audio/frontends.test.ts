@@ -72,7 +72,7 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return m;
 };
 
-const spectralNames = frontEndNames.filter((n) => n !== 'waveform-16k');
+const spectralNames = frontEndNames.filter((n) => !n.startsWith('waveform-'));
 
 describe('front-ends match torchaudio / librosa references (fixtures/mfcc)', () => {
   for (const name of spectralNames) {
@@ -123,14 +123,25 @@ describe('front-ends match torchaudio / librosa references (fixtures/mfcc)', () 
 
 describe('front-end registry', () => {
   it('has the cli.md names with the documented per-clip shapes', () => {
-    assert.deepEqual([...frontEndNames].sort(), ['logmel-16k', 'mfcc-16k', 'mfcc-44k', 'mfcc-kwt', 'mfcc-librosa', 'waveform-16k']);
+    assert.deepEqual([...frontEndNames].sort(), [
+      'logmel-16k',
+      'mfcc-16k',
+      'mfcc-44k',
+      'mfcc-flowmur',
+      'mfcc-kwt',
+      'mfcc-librosa',
+      'waveform-16k',
+      'waveform-44k',
+    ]);
     const expected: Record<FrontEndName, [number, number, number[]]> = {
       'mfcc-16k': [16000, 16000, [101, 40]],
       'mfcc-44k': [44100, 44100, [100, 40]],
       'mfcc-librosa': [16000, 16000, [32, 40]],
       'mfcc-kwt': [16000, 16000, [98, 40]],
+      'mfcc-flowmur': [16000, 16000, [32, 13]],
       'logmel-16k': [16000, 16000, [101, 40]],
       'waveform-16k': [16000, 16000, [16384]],
+      'waveform-44k': [44100, 44100, [44288]],
     };
     for (const name of frontEndNames) {
       const fe = frontEnds[name];
@@ -157,7 +168,7 @@ describe('front-end registry', () => {
     assert.equal(getFrontEnd('mfcc-kwt'), frontEnds['mfcc-kwt']);
     assert.throws(
       () => getFrontEnd('mfcc-8k'),
-      /unknown front-end 'mfcc-8k'; valid front-ends: mfcc-16k, mfcc-44k, mfcc-librosa, mfcc-kwt, logmel-16k, waveform-16k/,
+      /unknown front-end 'mfcc-8k'; valid front-ends: mfcc-16k, mfcc-44k, mfcc-librosa, mfcc-kwt, mfcc-flowmur, logmel-16k, waveform-16k, waveform-44k/,
     );
   });
 

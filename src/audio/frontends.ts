@@ -32,7 +32,7 @@ import {
 import { call } from '../torch/ops/dispatch.ts';
 import { dctMatrix, type MelScale, melFilterbank } from './mel.ts';
 
-export type FrontEndName = 'mfcc-16k' | 'mfcc-44k' | 'mfcc-librosa' | 'mfcc-kwt' | 'logmel-16k' | 'waveform-16k';
+export type FrontEndName = 'mfcc-16k' | 'mfcc-44k' | 'mfcc-librosa' | 'mfcc-kwt' | 'mfcc-flowmur' | 'logmel-16k' | 'waveform-16k' | 'waveform-44k';
 
 export interface FrontEnd {
   readonly name: string;
@@ -254,6 +254,9 @@ export const frontEnds: Readonly<Record<FrontEndName, FrontEnd>> = {
     nMels: 40,
     nMfcc: 40,
   }),
+  // FlowMur ([FM] parameters.py, [GNFT] flowmur.py; attacks.md section 0): torchaudio MFCC at 16 kHz with
+  // n_fft 2048, hop 512, 128 mels, 13 coefficients -> [32, 13].
+  'mfcc-flowmur': spectralFrontEnd('mfcc-flowmur', { ...torchaudioMfcc, sampleRate: 16000, inputSamples: 16000, nFft: 2048, hopLength: 512, nMfcc: 13 }),
   // Log-mel: torchaudio MelSpectrogram(n_fft 400, hop 160, n_mels 40) -> AmplitudeToDB('power', top_db=80).
   // 40 mels so it is a drop-in [101, 40] input for every MFCC model.
   'logmel-16k': spectralFrontEnd('logmel-16k', {
@@ -267,6 +270,9 @@ export const frontEnds: Readonly<Record<FrontEndName, FrontEnd>> = {
   }),
   // EAT: raw 16 kHz waveform padded (zeros at the end) or cropped to 2^14 = 16384 samples.
   'waveform-16k': waveformFrontEnd('waveform-16k', 16000, 16000, 16384),
+  // EAT at 44.1 kHz, for the Ultrasonic attack's 21 kHz tone: 44100 samples padded to 44288 = 173 * 256 (EAT
+  // down-samples by 256 in all, so its input must be a multiple of 256).
+  'waveform-44k': waveformFrontEnd('waveform-44k', 44100, 44100, 44288),
 };
 
 export const frontEndNames = Object.keys(frontEnds) as FrontEndName[];

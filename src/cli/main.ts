@@ -1,6 +1,7 @@
 // The `kwshield` command (specs/cli.md): one program, subcommands as thin layers over the library.
 // Exit codes: 0 success, 2 usage error, 1 failure with a message that names the input and the fix.
 import { Command, CommanderError } from '@commander-js/extra-typings';
+import { attackCommand } from './commands/attack.ts';
 import { dataCommand } from './commands/data.ts';
 import { demoCommand } from './commands/demo.ts';
 import { evalCommand } from './commands/eval.ts';
@@ -16,7 +17,7 @@ export function buildProgram(): Command {
     .option('--debug', 'print stack traces on errors')
     .exitOverride()
     .showHelpAfterError();
-  for (const command of [demoCommand(), dataCommand(), featuresCommand(), trainCommand(), evalCommand()]) {
+  for (const command of [demoCommand(), dataCommand(), featuresCommand(), trainCommand(), attackCommand(), evalCommand()]) {
     program.addCommand(command.exitOverride());
   }
   return program;

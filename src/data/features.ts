@@ -18,7 +18,12 @@ export interface Trigger {
   id: string;
   /** 'waveform': applied to [B, samples] audio before the front-end; 'features': to its output */
   domain: 'waveform' | 'features';
-  apply(batch: Tensor, rng: Rng): Tensor;
+  /**
+   * The triggered version of `batch` (rows in the order of `clipIndices`, their positions in the clip
+   * list). Randomness per clip should come from the clip's index, not from `rng`'s stream, so that one
+   * clip's result does not depend on which others are poisoned with it.
+   */
+  apply(batch: Tensor, rng: Rng, clipIndices: readonly number[]): Tensor;
 }
 
 export interface PoisonSpec {
@@ -49,12 +54,18 @@ function cacheKey(clips: ClipEntry[], frontEnd: FrontEnd, poison: PoisonSpec | u
   return hash.digest('hex').slice(0, 24);
 }
 
-/** Rows of `batch` at `rows` replaced by fn(those rows). */
-function applyToRows(batch: Tensor, rows: number[], fn: (x: Tensor) => Tensor): Tensor {
+/** Rows of `batch` at `rows` replaced by fn(those rows); the trigger sees each row's clip index (offset + row). */
+function applyToRows(batch: Tensor, rows: number[], offset: number, fn: (x: Tensor, clipIndices: number[]) => Tensor): Tensor {
   if (rows.length === 0) return batch;
   return tidy(() => {
     const index = tensor(BigInt64Array.from(rows, BigInt));
-    const changed = fn(call('aten::index_select', '', [batch.handle, 0, index.handle]));
+    const changed = fn(
+      call('aten::index_select', '', [batch.handle, 0, index.handle]),
+      rows.map((r) => r + offset),
+    );
+    if (changed.shape.join(',') !== [rows.length, ...batch.shape.slice(1)].join(',')) {
+      throw new Error(`trigger changed the shape of its batch: [${rows.length}, ${batch.shape.slice(1).join(', ')}] became [${changed.shape.join(', ')}]`);
+    }
     return call('aten::index_copy', '', [batch.handle, 0, index.handle, changed.handle]);
   });
 }
@@ -103,9 +114,9 @@ export async function extractFeatures(
     const waves = await loadWaves(chunk, frontEnd);
     const part = noGrad(() =>
       tidy(() => {
-        const triggered = poison?.trigger.domain === 'waveform' ? applyToRows(waves, rows, (x) => poison.trigger.apply(x, rng)) : waves;
+        const triggered = poison?.trigger.domain === 'waveform' ? applyToRows(waves, rows, start, (x, idx) => poison.trigger.apply(x, rng, idx)) : waves;
         const features = applyInBatches(frontEnd, triggered);
-        return poison?.trigger.domain === 'features' ? applyToRows(features, rows, (x) => poison.trigger.apply(x, rng)) : features;
+        return poison?.trigger.domain === 'features' ? applyToRows(features, rows, start, (x, idx) => poison.trigger.apply(x, rng, idx)) : features;
       }),
     );
     waves.dispose();

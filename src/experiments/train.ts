@@ -2,8 +2,9 @@
 // A run killed at any moment loses at most the epoch in progress: every epoch ends with an atomic
 // checkpoint of weights, optimizer state and the record, and shuffles are seeded per epoch so a
 // resumed run continues exactly as an uninterrupted one would.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { writeJsonAtomic } from '../data/atomic.ts';
 import { batchIndices, type FeatureSet, gatherBatch } from '../data/feature-set.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { adam, adamW, applySchedule, clipGradNorm, constantSchedule, cosineSchedule, type Optimizer, type Schedule } from '../nn/index.ts';
@@ -158,12 +159,6 @@ const files = (dir: string) => ({
   best: path.join(dir, 'best.safetensors'),
   state: path.join(dir, 'state.json'),
 });
-
-function writeJsonAtomic(file: string, value: unknown): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  renameSync(tmp, file);
-}
 
 function makeOptimizer(model: KwsModel, recipe: Recipe): Optimizer {
   const params = model.parameters();

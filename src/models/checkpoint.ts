@@ -1,7 +1,8 @@
 // A model on disk: model.safetensors (PyTorch-style names) beside model.json, which says how to
 // rebuild it (registry name, configuration, front-end, classes) without knowing how it was made.
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { writeJsonAtomic } from '../data/atomic.ts';
 import { loadSafetensors, saveSafetensors, tidy } from '../torch/index.ts';
 import { getModelSpec, type KwsModel, type ModelSpec, modelNames, withLayout } from './registry.ts';
 
@@ -19,12 +20,6 @@ export interface ModelManifest {
 }
 
 export class ModelFileError extends Error {}
-
-export function writeJsonAtomic(file: string, value: unknown): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  renameSync(tmp, file);
-}
 
 export function saveModel(dir: string, model: KwsModel, manifest: Omit<ModelManifest, 'format' | 'version'>): void {
   tidy(() => saveSafetensors(path.join(dir, 'model.safetensors'), model.stateDict(), { model: manifest.model }));

@@ -290,11 +290,18 @@ export const eatMDefaults: EatConfig = { ...eatDefaults, nf: 32, embedDim: 256, 
 // trained on ~85k clips, thousands of updates an epoch.
 const eatFastRecipe = { batchSize: 32 };
 
+function eatInputConfig([samples]: readonly number[]): Partial<EatConfig> {
+  if (samples % 256 !== 0) throw new Error(`EAT down-samples by 256 in all, so its input length must be a multiple of 256 (got ${samples})`);
+  return { inputSamples: samples };
+}
+
 registerModel<EatConfig>({
   name: 'eat',
   description: 'EAT-S (Gazneli et al. 2022): raw-waveform conv front-end (x256 down-sampling) + 4-layer post-norm transformer, emb 128',
   frontEnd: 'waveform-16k',
   inputShape: [16384],
+  inputKind: 'waveform',
+  inputConfig: eatInputConfig,
   defaults: { ...eatDefaults },
   build: (config) => new Eat(config),
   neuronLayers: (model) => (model as Eat).neuronLayers(),
@@ -306,6 +313,8 @@ registerModel<EatConfig>({
   description: 'EAT-M (Gazneli et al. 2022): nf 32, emb 256, 6 layers, 16 heads, FF 2048',
   frontEnd: 'waveform-16k',
   inputShape: [16384],
+  inputKind: 'waveform',
+  inputConfig: eatInputConfig,
   defaults: { ...eatMDefaults },
   build: (config) => new Eat(config),
   neuronLayers: (model) => (model as Eat).neuronLayers(),

@@ -8,6 +8,17 @@ import './eat.ts';
 export { AADownsample, Down, Eat, type EatConfig, eatDefaults, eatMDefaults, ResBlock1dTF, TAggregate } from './eat.ts';
 export { Kwt, type KwtConfig, kwtDefaults } from './kwt.ts';
 export { type LstmConfig, LstmNet, lstmDefaults, lstmLargeDefaults, lstmUnitParameters } from './lstm.ts';
-export { buildModel, getModelSpec, type KwsModel, type MemoryLayout, type ModelSpec, modelNames, registerModel, withLayout } from './registry.ts';
+export {
+  buildModel,
+  configForFrontEnd,
+  frontEndProblem,
+  getModelSpec,
+  type KwsModel,
+  type MemoryLayout,
+  type ModelSpec,
+  modelNames,
+  registerModel,
+  withLayout,
+} from './registry.ts';
 export { BasicBlock, ResNet, type ResNetConfig, resnetDefaults, resnetFlatSize } from './resnet.ts';
 export { SmallCnn, type SmallCnnConfig, smallCnnDefaults, smallCnnFlatSize } from './smallcnn.ts';

@@ -110,6 +110,9 @@ const variant = (name: string, description: string, overrides: Partial<KwtConfig
     description,
     frontEnd: 'mfcc-kwt',
     inputShape: [...kwtDefaults.inputShape],
+    inputKind: 'spectral',
+    // one token per frame: the positional embedding has frames + 1 rows
+    inputConfig: ([frames, coefficients]) => ({ inputShape: [frames, coefficients] }),
     defaults: { ...kwtDefaults, ...overrides },
     build: (config) => new Kwt(config),
     neuronLayers: (model) => (model as Kwt).neuronLayers(),

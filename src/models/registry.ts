@@ -1,5 +1,6 @@
 // The model zoo (specs/models.md): each family registers a spec that says what front-end it reads,
 // the shape of one input clip, its neuron layers and how to build it from a saved configuration.
+import { type FrontEnd, getFrontEnd } from '../audio/frontends.ts';
 import type { Module } from '../nn/index.ts';
 import type { Tensor } from '../torch/index.ts';
 
@@ -10,10 +11,17 @@ export interface ModelSpec<Config extends object = Record<string, unknown>> {
   /** registry name, e.g. 'resnet', 'kwt-2' */
   name: string;
   description: string;
-  /** name of the front-end in src/audio/frontends.ts that produces this model's input */
+  /** the default front-end (src/audio/frontends.ts); a run may choose another of the same kind */
   frontEnd: string;
-  /** shape of one clip's features as the front-end gives them (no batch dim) */
+  /** shape of one clip's features as the default front-end gives them (no batch dim) */
   inputShape: number[];
+  /** what the model reads: 'spectral' features [frames, coefficients] or a 'waveform' [samples] */
+  inputKind: 'spectral' | 'waveform';
+  /**
+   * The configuration fields that follow from one clip's feature shape (input sizes, positional
+   * embeddings, flatten sizes); throws an Error saying why when the model cannot take that shape.
+   */
+  inputConfig(shape: readonly number[]): Partial<Config>;
   /** the configuration used when none is given (classes excluded) */
   defaults: Config;
   build(config: Config & { classes: number }): KwsModel;
@@ -45,6 +53,29 @@ export function getModelSpec(name: string): ModelSpec<object> {
 export const modelNames = (): string[] => [...specs.keys()];
 
 export type MemoryLayout = 'channelsLast' | 'contiguous';
+
+/** Why `spec` cannot read what `frontEnd` gives, with what to use instead; null when it can. */
+export function frontEndProblem(spec: ModelSpec<object>, frontEnd: FrontEnd): string | null {
+  const kind = frontEnd.outputShape.length === 1 ? 'waveform' : 'spectral';
+  if (kind !== spec.inputKind) {
+    return `model '${spec.name}' reads ${spec.inputKind === 'waveform' ? 'raw waveforms' : 'spectral features'}, but front-end '${frontEnd.name}' gives ${kind === 'waveform' ? 'waveforms' : 'spectral features'}; use a ${spec.inputKind} front-end such as '${spec.frontEnd}'`;
+  }
+  try {
+    spec.inputConfig(frontEnd.outputShape);
+  } catch (e) {
+    return `model '${spec.name}' cannot read front-end '${frontEnd.name}' (${frontEnd.outputShape.join('x')} per clip): ${(e as Error).message}`;
+  }
+  return null;
+}
+
+/** The model's configuration for clips from `frontEndName` (its default front-end when omitted). */
+export function configForFrontEnd(name: string, frontEndName?: string): { config: Record<string, unknown>; frontEnd: FrontEnd; inputShape: number[] } {
+  const spec = getModelSpec(name);
+  const frontEnd = getFrontEnd(frontEndName ?? spec.frontEnd);
+  const problem = frontEndProblem(spec, frontEnd);
+  if (problem) throw new Error(problem);
+  return { config: { ...spec.defaults, ...spec.inputConfig(frontEnd.outputShape) }, frontEnd, inputShape: [...frontEnd.outputShape] };
+}
 
 /**
  * Builds a registered model with its defaults overridden by `config`. 2-D conv models get their

@@ -115,6 +115,12 @@ registerModel<ResNetConfig>({
   description: "GN-FT authors' KWS ResNet: 16-32-64 channels, 2 BasicBlocks per stage (specs/models.md)",
   frontEnd: 'mfcc-16k',
   inputShape: [101, 40],
+  inputKind: 'spectral',
+  inputConfig: ([frames, coefficients]) => {
+    const inputShape: [number, number, number] = [1, frames, coefficients];
+    if (resnetFlatSize(inputShape) < 1) throw new Error(`needs at least 16x4 frames x coefficients for its strides and AvgPool 4`);
+    return { inputShape };
+  },
   defaults: { ...resnetDefaults },
   build: (config) => new ResNet(config),
   neuronLayers: (model) => (model as ResNet).neuronLayers(),

@@ -97,6 +97,12 @@ registerModel<SmallCnnConfig>({
   description: 'Small CNN (Samizade et al. 2020): 3 conv64/64/32 2x2 stages with BN and max-pooling, FC128 (GN-FT PyTorch port)',
   frontEnd: 'mfcc-16k',
   inputShape: [101, 40],
+  inputKind: 'spectral',
+  inputConfig: ([frames, coefficients]) => {
+    const inputShape: [number, number, number] = [1, frames, coefficients];
+    smallCnnFlatSize(inputShape); // throws when the input is too small for the three conv/pool stages
+    return { inputShape };
+  },
   defaults: { ...smallCnnDefaults },
   build: (config) => new SmallCnn(config),
   neuronLayers: (model) => (model as SmallCnn).neuronLayers(),
