@@ -96,6 +96,51 @@ describe('kwshield CLI', () => {
     assert.match(r2.stderr, /fc\.weight: expected \[11, 384\], got \[10, 384\]/);
   });
 
+  it('attack writes a run with trigger, poison plan, metrics and examples; eval --attack-of measures it again', () => {
+    const out = path.join(work, 'attack');
+    const r = run(['attack', '--data', data, '--attack', 'jingleback', '--epochs', '1', '--examples', '1', '--out', out, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const result = r.json();
+    for (const f of ['model.json', 'model.safetensors', 'trigger.json', 'poison-plan.json', 'metrics.json', 'log.jsonl']) assert.ok(existsSync(path.join(out, f)), f);
+    assert.equal(result.attack, 'jingleback');
+    assert.equal(result.poisoned, Math.floor(0.1 * result.trainClips));
+    for (const m of [result.backdoored, result.clean]) for (const k of ['ca', 'asr', 'ra']) assert.ok(m[k] >= 0 && m[k] <= 1, k);
+    assert.equal(result.examples.filter((f: string) => f.endsWith('.wav')).length, 2, 'one clean/triggered pair');
+    const plan = JSON.parse(readFileSync(path.join(out, 'poison-plan.json'), 'utf8'));
+    assert.equal(plan.indices.length, result.poisoned);
+    const e = run(['eval', '--model', out, '--data', data, '--attack-of', out, '--json']);
+    assert.equal(e.code, 0, e.stderr);
+    assert.equal(e.json().backdoor.asr, result.backdoored.asr);
+    assert.equal(e.json().backdoor.der, 0.5, 'the backdoored model against itself: nothing changed');
+    const again = run(['attack', '--data', data, '--attack', 'jingleback', '--epochs', '1', '--out', out]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /already holds a finished run/);
+  });
+
+  it('attack refuses bad input with a message that names the fix', () => {
+    const out = path.join(work, 'bad-attack');
+    const unknown = run(['attack', '--data', data, '--attack', 'trojannn', '--out', out]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown attack 'trojannn'; choose one of badnets, ultrasonic, jingleback, daba, flowmur, pbsm, vsvc-dsp/);
+    const ratio = run(['attack', '--data', data, '--attack', 'badnets', '--poison-ratio', '1.5', '--out', out]);
+    assert.equal(ratio.code, 2);
+    assert.match(ratio.stderr, /--poison-ratio must be a number in \(0, 1\)/);
+    const target = run(['attack', '--data', data, '--attack', 'badnets', '--target', 'sheila', '--out', out]);
+    assert.equal(target.code, 1);
+    assert.match(target.stderr, /--target 'sheila' is not a word of the data \(yes, no, up/);
+    const frontEnd = run(['attack', '--data', data, '--attack', 'ultrasonic', '--front-end', 'mfcc-16k', '--out', out]);
+    assert.equal(frontEnd.code, 1);
+    assert.match(frontEnd.stderr, /needs a sample rate above 42000 Hz.*use mfcc-44k/);
+    const pool = path.join(work, 'empty-pool');
+    spawnSync('mkdir', ['-p', pool]);
+    const daba = run(['attack', '--data', data, '--attack', 'daba', '-o', `pool=${pool}`, '--epochs', '1', '--out', out, '--force']);
+    assert.equal(daba.code, 1);
+    assert.match(daba.stderr, /DABA pool folder .*empty-pool has no readable clips/);
+    const option = run(['attack', '--data', data, '--attack', 'badnets', '-o', 'size', '--out', out]);
+    assert.equal(option.code, 1);
+    assert.match(option.stderr, /attack option 'size' is not key=value/);
+  });
+
   it('a run killed with SIGKILL resumes and finishes', async () => {
     const out = path.join(work, 'killed');
     const child = spawn(process.execPath, [bin, 'train', '--data', data, '--out', out, '--epochs', '6'], { env, cwd: root, stdio: 'ignore' });

@@ -80,6 +80,8 @@ export interface AttackSpec {
   frontEndFor(kind: 'spectral' | 'waveform', modelDefault: string): string;
   /** why the trigger cannot ride on this front-end, with what to use instead; null when it can */
   frontEndProblem(frontEnd: FrontEnd): string | null;
+  /** Checks inputs the options name (a pool folder) before any training starts; throws saying what to fix. */
+  check?(options: Record<string, OptionValue>): Promise<void>;
   /** Decides the poison plan and makes the artifact (selection, optimisation). */
   prepare(ctx: AttackContext): Promise<{ plan: PoisonPlan; artifact: TriggerArtifact }>;
   /**

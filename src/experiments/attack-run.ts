@@ -146,6 +146,7 @@ export async function attackRun(o: AttackRunOptions): Promise<AttackRunResult> {
   const seed = o.seed ?? 0;
   const options = resolveOptions(attack.name, attack.options, o.attackOptions ?? {});
   const frontEnd = attackFrontEnd(attack, spec.name, o.frontEnd);
+  await attack.check?.(options);
   const dataset = await readSpeechCommands(o.data, { words: o.words ?? 'scd10' });
   const classes = dataset.words;
   const target = o.target ?? 'up';

@@ -1,26 +1,35 @@
-// kwshield eval: clean accuracy (per class, confusion) of a saved model on a data folder's split.
-import { Command } from '@commander-js/extra-typings';
-import { disposeSplits, loadSplits } from '../../experiments/data-splits.ts';
-import { evaluate } from '../../experiments/evaluate.ts';
+// kwshield eval: clean accuracy (per class, confusion) of a saved model on a data folder's split; with
+// --attack-of, also ASR and RA against that attack run's saved trigger (and DER against its backdoored model).
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
+import { getFrontEnd } from '../../audio/frontends.ts';
+import { disposeArtifact, getAttack, loadArtifact, loadPlan } from '../../attacks/index.ts';
+import { disposeFeatureSet } from '../../data/feature-set.ts';
+import { triggeredSet } from '../../experiments/attack-run.ts';
+import { defaultCacheDir, disposeSplits, loadSplits } from '../../experiments/data-splits.ts';
+import { derBetween, evaluate, evaluateBackdoor } from '../../experiments/evaluate.ts';
 import { loadModel } from '../../models/checkpoint.ts';
 import { percent, report } from '../output.ts';
 
 export function evalCommand(): Command {
   return new Command('eval')
-    .description('evaluate a saved model (a run folder) on a split of a data folder')
+    .description('evaluate a saved model (a run folder) on a split of a data folder; --attack-of adds ASR/RA against a saved attack')
     .requiredOption('--model <run>', 'run folder holding model.json and model.safetensors')
     .requiredOption('--data <dir>', 'a Speech Commands folder')
     .option('--split <name>', 'train | validation | test', 'test')
+    .option('--attack-of <run>', 'an attack run folder (kwshield attack): measure ASR and RA with its trigger on the test split')
     .option('--json', 'print the result as one JSON line')
     .action(async (o) => {
-      if (!['train', 'validation', 'test'].includes(o.split)) throw new Error(`--split must be train, validation or test, got '${o.split}'`);
+      if (!['train', 'validation', 'test'].includes(o.split)) throw new InvalidArgumentError(`--split must be train, validation or test, got '${o.split}'`);
+      if (o.attackOf && o.split !== 'test') throw new InvalidArgumentError('--attack-of measures the test split; leave --split out');
       const { model, manifest } = loadModel(o.model);
       try {
         const splits = await loadSplits(o.data, { frontEnd: manifest.frontEnd, words: manifest.classes });
         try {
           const set = splits[o.split as 'train' | 'validation' | 'test'];
           const result = evaluate(model, set);
-          const out = {
+          const out: Record<string, unknown> = {
             model: o.model,
             split: o.split,
             clips: set.size,
@@ -28,10 +37,13 @@ export function evalCommand(): Command {
             perClassAccuracy: Object.fromEntries(manifest.classes.map((c, i) => [c, result.perClassAccuracy[i]])),
             confusion: result.confusion,
           };
+          if (o.attackOf) out.backdoor = await againstAttack(o.attackOf, o.data, manifest.frontEnd, splits, model);
+          const b = out.backdoor as { ca: number; asr: number; ra: number; der?: number; attack: string } | undefined;
           report(Boolean(o.json), out, () =>
             [
               `clean accuracy ${percent(result.accuracy)} on ${set.size} ${o.split} clips`,
               ...manifest.classes.map((c, i) => `  ${c.padEnd(8)} ${percent(result.perClassAccuracy[i])}`),
+              ...(b ? [`against ${b.attack} (${o.attackOf}): ASR ${percent(b.asr)}  RA ${percent(b.ra)}${b.der !== undefined ? `  DER ${b.der.toFixed(3)} vs its backdoored model` : ''}`] : []),
             ].join('\n'),
           );
         } finally {
@@ -41,4 +53,38 @@ export function evalCommand(): Command {
         model.dispose();
       }
     });
+}
+
+async function againstAttack(
+  run: string,
+  data: string,
+  frontEndName: string,
+  splits: Awaited<ReturnType<typeof loadSplits>>,
+  model: Parameters<typeof evaluateBackdoor>[0],
+): Promise<Record<string, unknown>> {
+  const artifact = loadArtifact(run);
+  try {
+    const plan = loadPlan(run);
+    const attack = getAttack(artifact.attack);
+    const frontEnd = getFrontEnd(frontEndName);
+    const problem = attack.frontEndProblem(frontEnd);
+    if (problem) throw new Error(`--attack-of ${run}: ${problem}`);
+    if (splits.classes[plan.targetLabel] !== plan.target) throw new Error(`--attack-of ${run} targets '${plan.target}', which is not class ${plan.targetLabel} of this model`);
+    const testClips = splits.dataset.entries.filter((e) => e.split === 'test');
+    const triggered = await triggeredSet(testClips, splits.classes, frontEnd, attack.trigger(artifact, 'test', frontEnd), artifact.seed, path.join(defaultCacheDir(), 'features'));
+    try {
+      const metrics = evaluateBackdoor(model, splits.test, triggered, plan.targetLabel);
+      const attackMetrics = path.join(run, 'metrics.json');
+      let der: number | undefined;
+      if (existsSync(attackMetrics)) {
+        const saved = JSON.parse(readFileSync(attackMetrics, 'utf8'));
+        if (saved.backdoored && path.resolve(saved.data) === path.resolve(data)) der = derBetween(saved.backdoored, metrics);
+      }
+      return { attack: attack.name, target: plan.target, ...metrics, ...(der !== undefined ? { der } : {}) };
+    } finally {
+      disposeFeatureSet(triggered);
+    }
+  } finally {
+    disposeArtifact(artifact);
+  }
 }
