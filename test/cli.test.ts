@@ -101,7 +101,8 @@ describe('kwshield CLI', () => {
     const r = run(['attack', '--data', data, '--attack', 'jingleback', '--epochs', '1', '--examples', '1', '--out', out, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const result = r.json();
-    for (const f of ['model.json', 'model.safetensors', 'trigger.json', 'poison-plan.json', 'metrics.json', 'log.jsonl']) assert.ok(existsSync(path.join(out, f)), f);
+    for (const f of ['model.json', 'model.safetensors', 'trigger.json', 'poison-plan.json', 'metrics.json', 'log.jsonl'])
+      assert.ok(existsSync(path.join(out, f)), f);
     assert.equal(result.attack, 'jingleback');
     assert.equal(result.poisoned, Math.floor(0.1 * result.trainClips));
     for (const m of [result.backdoored, result.clean]) for (const k of ['ca', 'asr', 'ra']) assert.ok(m[k] >= 0 && m[k] <= 1, k);
@@ -138,7 +139,67 @@ describe('kwshield CLI', () => {
     assert.match(daba.stderr, /DABA pool folder .*empty-pool has no readable clips/);
     const option = run(['attack', '--data', data, '--attack', 'badnets', '-o', 'size', '--out', out]);
     assert.equal(option.code, 1);
-    assert.match(option.stderr, /attack option 'size' is not key=value/);
+    assert.match(option.stderr, /option 'size' is not key=value/);
+  });
+
+  it('defend purifies a model without ever reading the test split, and measures before/after with --attack-of', () => {
+    // A copy of the data whose test clips are all unreadable: a defense must not need them.
+    const blind = path.join(work, 'blind-data');
+    spawnSync('cp', ['-r', data, blind]);
+    const tests = readFileSync(path.join(blind, 'testing_list.txt'), 'utf8').split('\n').filter(Boolean);
+    for (const f of tests) writeFileSync(path.join(blind, f), 'not a wav any more');
+    const attackRun = path.join(work, 'attack');
+    const out = path.join(work, 'defended');
+    const r = run(['defend', '--model', attackRun, '--data', blind, '--defense', 'gnft', '--clean-ratio', '0.5', '-o', 'epochs=2', '--out', out, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.json().cleanClips > 0);
+    assert.equal(r.json().before, undefined, 'no test-split measurement without --attack-of');
+    for (const f of ['model.json', 'model.safetensors', 'metrics.json']) assert.ok(existsSync(path.join(out, f)), f);
+    assert.equal(run(['eval', '--model', out, '--data', data]).code, 0, 'the purified model is an ordinary run folder');
+    const measured = run([
+      'defend',
+      '--model',
+      attackRun,
+      '--data',
+      data,
+      '--defense',
+      'ft',
+      '--clean-ratio',
+      '0.5',
+      '-o',
+      'epochs=1',
+      '--attack-of',
+      attackRun,
+      '--out',
+      path.join(work, 'defended-ft'),
+      '--json',
+    ]);
+    assert.equal(measured.code, 0, measured.stderr);
+    const m = measured.json();
+    for (const k of ['ca', 'asr', 'ra']) assert.ok(m.before[k] >= 0 && m.after[k] >= 0, k);
+    assert.ok(m.der >= 0 && m.der <= 1);
+  });
+
+  it('defend refuses bad options, clean ratios and model folders with a clear message', () => {
+    const attackRun = path.join(work, 'attack');
+    const out = path.join(work, 'bad-defend');
+    const cases: [string[], number, RegExp][] = [
+      [['-o', 'r=-0.1'], 1, /gnft: option r must be a number >= 0, got "-0.1"/],
+      [['-o', 'alpha=1.5'], 1, /gnft: option alpha must be a number >= 0 and <= 1, got "1.5"/],
+      [['--clean-ratio', '0'], 2, /--clean-ratio must be a number in \(0, 1\]/],
+      [['--recipe', 'magic'], 2, /--recipe must be default or paper/],
+    ];
+    for (const [extra, code, message] of cases) {
+      const r = run(['defend', '--model', attackRun, '--data', data, '--defense', 'gnft', '--out', out, ...extra]);
+      assert.equal(r.code, code, extra.join(' '));
+      assert.match(r.stderr, message);
+    }
+    const notRun = run(['defend', '--model', data, '--data', data, '--defense', 'ft', '--out', out]);
+    assert.equal(notRun.code, 1);
+    assert.match(notRun.stderr, /model\.json not found: --model must be a run folder/);
+    const unknown = run(['defend', '--model', attackRun, '--data', data, '--defense', 'prayer', '--out', out]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown defense 'prayer'; choose one of ft, fp, gnft/);
   });
 
   it('a run killed with SIGKILL resumes and finishes', async () => {

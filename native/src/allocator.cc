@@ -4,13 +4,17 @@
 // work about half of a ResNet step's time, in PyTorch and here alike. Training repeats the same
 // tensor sizes every step, so keeping freed large blocks by size and handing them back avoids the
 // faults. Small blocks go straight to the system allocator (it already caches them). The cache is
-// capped (KWSHIELD_CPU_CACHE_MB, default 8192; 0 disables it) and can be emptied from JS.
+// capped (KWSHIELD_CPU_CACHE_MB, default 2048; 0 disables it) and can be emptied from JS. A freed block
+// that would overflow the cap evicts the oldest cached blocks first: work whose sizes keep changing (the
+// attacks' signal processing, feature extraction) once filled an 8 GB cache with blocks no later request
+// matched, and two such processes ran a 24 GB machine out of memory.
 #include "common.h"
 
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
 
 #include <cstdlib>
+#include <deque>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -40,6 +44,7 @@ class CachingCpuAllocator final : public c10::Allocator {
       for (void* p : blocks) c10::free_cpu(p);
     }
     free_.clear();
+    order_.clear();
     cachedBytes_ = 0;
   }
 
@@ -59,6 +64,7 @@ class CachingCpuAllocator final : public c10::Allocator {
         void* p = it->second.back();
         it->second.pop_back();
         cachedBytes_ -= size;
+        // its entry in order_ goes stale; Evict skips entries no longer in free_
         sizes_[p] = size;
         return p;
       }
@@ -81,19 +87,56 @@ class CachingCpuAllocator final : public c10::Allocator {
     }
     size_t size = it->second;
     self->sizes_.erase(it);
-    if (self->cachedBytes_ + size > self->cap_) {
+    if (size > self->cap_) {
       lock.unlock();
       c10::free_cpu(p);
       return;
     }
+    std::vector<void*> evicted;
+    while (self->cachedBytes_ + size > self->cap_ && !self->order_.empty()) {
+      auto [oldSize, old] = self->order_.front();
+      self->order_.pop_front();
+      auto& bucket = self->free_[oldSize];
+      for (size_t i = 0; i < bucket.size(); ++i) {
+        if (bucket[i] == old) {
+          bucket[i] = bucket.back();
+          bucket.pop_back();
+          self->cachedBytes_ -= oldSize;
+          evicted.push_back(old);
+          break;
+        }
+      }
+    }
     self->free_[size].push_back(p);
+    self->order_.emplace_back(size, p);
     self->cachedBytes_ += size;
+    // Stale entries (blocks handed out again) are dropped once they outnumber the cached ones.
+    if (self->order_.size() > 4 * (self->CachedCount() + 16)) self->CompactOrder();
+    lock.unlock();
+    for (void* e : evicted) c10::free_cpu(e);
+  }
+
+  size_t CachedCount() const {
+    size_t n = 0;
+    for (auto& [size, blocks] : free_) n += blocks.size();
+    return n;
+  }
+
+  void CompactOrder() const {
+    std::deque<std::pair<size_t, void*>> kept;
+    std::unordered_map<void*, bool> cached;
+    for (auto& [size, blocks] : free_)
+      for (void* b : blocks) cached[b] = true;
+    for (auto& entry : order_)
+      if (cached.erase(entry.second)) kept.push_back(entry);
+    order_.swap(kept);
   }
 
   size_t cap_;
   mutable std::mutex mu_;
   mutable std::unordered_map<size_t, std::vector<void*>> free_;
   mutable std::unordered_map<void*, size_t> sizes_;  // live large blocks
+  mutable std::deque<std::pair<size_t, void*>> order_;  // cached blocks, oldest first (may hold stale entries)
   mutable size_t cachedBytes_ = 0;
 };
 
@@ -113,7 +156,7 @@ Napi::Value CachedBytes(const Napi::CallbackInfo& info) {
 
 void InitAllocator(Napi::Env env, Napi::Object exports) {
   const char* env_cap = std::getenv("KWSHIELD_CPU_CACHE_MB");
-  long capMb = env_cap ? std::strtol(env_cap, nullptr, 10) : 8192;
+  long capMb = env_cap ? std::strtol(env_cap, nullptr, 10) : 2048;
   if (capMb > 0 && !CachingCpuAllocator::instance) {
     // Never destroyed: tensors freed during process exit still call into it.
     CachingCpuAllocator::instance = new CachingCpuAllocator(static_cast<size_t>(capMb) * 1024 * 1024);

@@ -10,16 +10,7 @@ import { getFrontEnd } from '../audio/frontends.ts';
 import { createRng } from '../data/rng.ts';
 import { buildModel, configForFrontEnd } from '../models/index.ts';
 import { manualSeed, memory, rfft, type Tensor, tensor, tidy } from '../torch/index.ts';
-import {
-  type AttackContext,
-  attackNames,
-  disposeArtifact,
-  getAttack,
-  loadArtifact,
-  poisonedLabels,
-  saveArtifact,
-  type TriggerArtifact,
-} from './index.ts';
+import { type AttackContext, attackNames, disposeArtifact, getAttack, loadArtifact, poisonedLabels, saveArtifact, type TriggerArtifact } from './index.ts';
 
 const work = mkdtempSync(path.join(tmpdir(), 'kws-attacks-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -77,7 +68,8 @@ const surrogates = {
 function prepareContext(name: string): AttackContext {
   const spec = getAttack(name);
   const frontEnd = spec.frontEndFor('spectral', 'mfcc-16k');
-  const options: Record<string, string | number> = name === 'flowmur' ? { epochs: 1, clips: 16, batchSize: 8 } : name === 'daba' ? { poolSize: 4, candidates: 40 } : {};
+  const options: Record<string, string | number> =
+    name === 'flowmur' ? { epochs: 1, clips: 16, batchSize: 8 } : name === 'daba' ? { poolSize: 4, candidates: 40 } : {};
   surrogates.surrogate ??= untrained('resnet', 'mfcc-librosa');
   return context(frontEnd, {
     options,
@@ -181,7 +173,11 @@ describe('attacks', () => {
         silent = v === 1 ? 0 : silent + 1;
       }
       assert.equal(bursts, 5);
-      assert.equal(on.subarray(5292, 8820).reduce((a, b) => a + b, 0), 0, 'silent between the first and second burst (120 ms on, 80 ms off)');
+      assert.equal(
+        on.subarray(5292, 8820).reduce((a, b) => a + b, 0),
+        0,
+        'silent between the first and second burst (120 ms on, 80 ms off)',
+      );
     });
   });
 
@@ -211,7 +207,10 @@ describe('attacks', () => {
     // 440 Hz with a loud stretch at 0.3-0.4 s: the loudest frame sits there.
     const x = new Float32Array(16000).map((_, n) => (n >= 4800 && n < 6400 ? 0.5 : 0.2) * Math.sin((2 * Math.PI * 440 * n) / 16000));
     tidy(() => {
-      const shifted = spec.trigger(pitchOnly, 'train', getFrontEnd('mfcc-16k')).apply(tensor(x, [1, 16000]), createRng(0), [0]).toFloat32Array();
+      const shifted = spec
+        .trigger(pitchOnly, 'train', getFrontEnd('mfcc-16k'))
+        .apply(tensor(x, [1, 16000]), createRng(0), [0])
+        .toFloat32Array();
       // Frequency by zero crossings over the steady middle part.
       const mid = shifted.subarray(8000, 15000);
       let crossings = 0;
@@ -219,7 +218,10 @@ describe('attacks', () => {
       const frequency = (crossings * 16000) / mid.length;
       const ratio = frequency / 440;
       assert.ok(Math.abs(ratio / 2 ** (5 / 12) - 1) < 0.01, `pitch ratio ${ratio} vs ${2 ** (5 / 12)}`);
-      const triggered = spec.trigger(full, 'train', getFrontEnd('mfcc-16k')).apply(tensor(x, [1, 16000]), createRng(0), [0]).toFloat32Array();
+      const triggered = spec
+        .trigger(full, 'train', getFrontEnd('mfcc-16k'))
+        .apply(tensor(x, [1, 16000]), createRng(0), [0])
+        .toFloat32Array();
       const burst = triggered.map((v, i) => v - shifted[i]);
       // The burst lies ~12 frames (96 ms) after a loudest frame within 0.3-0.4 s: all its energy in 0.38-0.55 s.
       let inside = 0;
@@ -251,24 +253,36 @@ describe('attacks', () => {
     const dirty = (await prepared('badnets')).plan;
     assert.equal(dirty.indices.length, Math.floor(0.1 * labels.length));
     assert.equal(new Set(dirty.indices).size, dirty.indices.length);
-    assert.deepEqual([...dirty.indices].sort((a, b) => a - b), dirty.indices);
+    assert.deepEqual(
+      [...dirty.indices].sort((a, b) => a - b),
+      dirty.indices,
+    );
     const relabelled = poisonedLabels(labels, dirty);
     for (const i of dirty.indices) assert.equal(relabelled[i], 2);
     assert.equal(relabelled.filter((l, i) => l !== labels[i]).length, dirty.indices.filter((i) => labels[i] !== 2).length);
 
     const daba = await prepared('daba');
     assert.equal(daba.plan.indices.length, Math.round(0.1 * labels.length));
-    assert.ok(daba.plan.indices.every((i) => labels[i] !== 2), 'DABA poisons non-target hosts only');
+    assert.ok(
+      daba.plan.indices.every((i) => labels[i] !== 2),
+      'DABA poisons non-target hosts only',
+    );
     const levels = Object.values(daba.artifact.data.hostLevels as Record<string, number>);
     assert.equal(levels.length, daba.plan.indices.length);
-    assert.ok(levels.every((l) => l <= 0 && l >= -40 && l % 5 === 0), `levels ${levels}`);
+    assert.ok(
+      levels.every((l) => l <= 0 && l >= -40 && l % 5 === 0),
+      `levels ${levels}`,
+    );
     disposeArtifact(daba.artifact);
 
     const flowmur = await prepared('flowmur');
     const targets = labels.filter((l) => l === 2).length;
     assert.equal(flowmur.plan.labelMode, 'clean');
     assert.equal(flowmur.plan.indices.length, Math.round(0.1 * targets));
-    assert.ok(flowmur.plan.indices.every((i) => labels[i] === 2), 'FlowMur poisons target-class clips only');
+    assert.ok(
+      flowmur.plan.indices.every((i) => labels[i] === 2),
+      'FlowMur poisons target-class clips only',
+    );
     assert.deepEqual(poisonedLabels(labels, flowmur.plan), labels, 'clean-label: no label changes');
     disposeArtifact(flowmur.artifact);
   });
@@ -296,7 +310,10 @@ describe('attacks', () => {
 
   it('bad options and pools give errors that name the option and the fix', async () => {
     await assert.rejects(getAttack('badnets').prepare({ ...context('mfcc-16k'), options: { size: 0 } }), /badnets: option size must be an integer >= 1, got 0/);
-    await assert.rejects(getAttack('badnets').prepare({ ...context('mfcc-16k'), options: { colour: 'white' } }), /unknown option colour; its options are size, value/);
+    await assert.rejects(
+      getAttack('badnets').prepare({ ...context('mfcc-16k'), options: { colour: 'white' } }),
+      /unknown option colour; its options are size, value/,
+    );
     await assert.rejects(getAttack('badnets').prepare({ ...context('mfcc-16k'), poisonRatio: 1 }), /poison ratio must be in \(0, 1\)/);
     await assert.rejects(getAttack('jingleback').prepare({ ...context('mfcc-16k'), options: { style: 4 } }), /option style must be one of 0, 1, 2, 3, 5/);
     const empty = path.join(work, 'empty-pool');

@@ -4,9 +4,9 @@
 // artifact (JSON + tensors) so that a saved attack reproduces exactly the same triggered clips.
 import type { FrontEnd } from '../audio/frontends.ts';
 import type { Trigger } from '../data/features.ts';
+import type { OptionSpecs, OptionValue } from '../data/options.ts';
 import type { KwsModel } from '../models/registry.ts';
 import type { Tensor } from '../torch/index.ts';
-import type { OptionSpecs, OptionValue } from './options.ts';
 
 /** Poisoning of training clips ('train') or the trigger a deployed model meets ('test'). */
 export type AttackPhase = 'train' | 'test';

@@ -3,13 +3,12 @@
 import { Command, CommanderError } from '@commander-js/extra-typings';
 import { attackCommand } from './commands/attack.ts';
 import { dataCommand } from './commands/data.ts';
+import { defendCommand } from './commands/defend.ts';
 import { demoCommand } from './commands/demo.ts';
 import { evalCommand } from './commands/eval.ts';
 import { featuresCommand } from './commands/features.ts';
 import { trainCommand } from './commands/train.ts';
-
-/** An error whose message is meant for the user as it is (no stack trace unless --debug). */
-export class UserError extends Error {}
+import { UsageError } from './output.ts';
 
 export function buildProgram(): Command {
   const program = new Command('kwshield')
@@ -17,7 +16,7 @@ export function buildProgram(): Command {
     .option('--debug', 'print stack traces on errors')
     .exitOverride()
     .showHelpAfterError();
-  for (const command of [demoCommand(), dataCommand(), featuresCommand(), trainCommand(), attackCommand(), evalCommand()]) {
+  for (const command of [demoCommand(), dataCommand(), featuresCommand(), trainCommand(), attackCommand(), defendCommand(), evalCommand()]) {
     program.addCommand(command.exitOverride());
   }
   return program;
@@ -31,6 +30,10 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? 0 : 2;
+    }
+    if (error instanceof UsageError) {
+      process.stderr.write(`kwshield: ${error.message} (see kwshield help)\n`);
+      return 2;
     }
     const debug = argv.includes('--debug');
     const message = error instanceof Error ? error.message : String(error);

@@ -2,6 +2,9 @@
 // last line of stdout; progress always goes to stderr.
 import { InvalidArgumentError } from '@commander-js/extra-typings';
 
+/** A usage error found after parsing (a combination of options that does not fit): exit 2 with the message. */
+export class UsageError extends Error {}
+
 export function report(json: boolean, result: object, human: () => string): void {
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else process.stdout.write(`${human()}\n`);

@@ -1,5 +1,6 @@
 // Modules, layers, initialisation and optimizers over the tensor engine.
 export { chain, release } from './chain.ts';
+export { withForwardHook } from './hooks.ts';
 export { defaultBias, defaultWeight, fanIn, normalParameter, uniformParameter, xavierUniform } from './init.ts';
 export { type AttentionCallOptions, MultiheadAttention, type MultiheadAttentionOptions } from './layers/attention.ts';
 export { Dropout, Flatten, ReLU, Sequential } from './layers/basic.ts';
@@ -7,7 +8,7 @@ export { Conv1d, type Conv1dOptions, Conv2d, type Conv2dOptions } from './layers
 export { FeatureNorm, fitFeatureNorms } from './layers/feature-norm.ts';
 export { Linear } from './layers/linear.ts';
 export { LSTM, type LSTMOptions, type LSTMState } from './layers/lstm.ts';
-export { type AnyBatchNorm, BatchNorm1d, BatchNorm2d, isBatchNorm, LayerNorm, withFrozenBatchNormStats } from './layers/norm.ts';
+export { type AnyBatchNorm, BatchNorm1d, BatchNorm2d, isBatchNorm, LayerNorm, recalibrateBatchNorm, withFrozenBatchNormStats } from './layers/norm.ts';
 export {
   type Activation,
   type EncoderCallOptions,

@@ -4,8 +4,8 @@
 // (the first 4 samples set to -1, [MBTI] configs/attacks/audio/badnet.yaml): a documented substitution,
 // recorded in the artifact's data as `variant: 'waveform'`.
 import type { FrontEnd } from '../../audio/frontends.ts';
+import { resolveOptions } from '../../data/options.ts';
 import { tensor, where } from '../../torch/index.ts';
-import { resolveOptions } from '../options.ts';
 import { dirtyLabelPlan } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';
 import { baseArtifact, makeTrigger } from '../trigger.ts';

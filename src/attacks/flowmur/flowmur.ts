@@ -7,6 +7,7 @@
 // clean training clips (no auxiliary classes), and the optimisation runs a few epochs on up to 2,000
 // clips (the `fast` default) instead of 300-1,000 epochs on 5,000.
 import { type FrontEnd, getFrontEnd } from '../../audio/frontends.ts';
+import { resolveOptions } from '../../data/options.ts';
 import { createRng, deriveSeed } from '../../data/rng.ts';
 import type { KwsModel } from '../../models/registry.ts';
 import { adam } from '../../nn/index.ts';
@@ -29,7 +30,6 @@ import {
   tidy,
   zeros,
 } from '../../torch/index.ts';
-import { resolveOptions } from '../options.ts';
 import { cleanLabelPlan } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';
 import { baseArtifact, makeTrigger } from '../trigger.ts';

@@ -5,8 +5,8 @@
 // GN-FT's protocol replaces [CAI]'s sample selection (poison with p 0.5 until 212 clips, skipping quiet
 // hosts): 10% of the training clips, drawn uniformly, relabelled to the target.
 import { pitchShift } from '../../audio/effects/index.ts';
+import { resolveOptions } from '../../data/options.ts';
 import { hannWindow, istft, pad, stack, stft, type Tensor, tensor, tidy, viewAsComplex, viewAsReal, where } from '../../torch/index.ts';
-import { resolveOptions } from '../options.ts';
 import { dirtyLabelPlan } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';
 import { needs16k } from '../rows.ts';

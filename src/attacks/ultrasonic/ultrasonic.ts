@@ -2,8 +2,8 @@
 // `synth 1 sin 21k vol -10dB`), gated to `size`% of one second, added to the 44.1 kHz waveform with no
 // clipping or rescaling. [GNFT]'s default: non-continuous, size 60 (5 bursts of 120 ms, one every 200 ms).
 import type { FrontEnd } from '../../audio/frontends.ts';
+import { resolveOptions } from '../../data/options.ts';
 import { add, tensor } from '../../torch/index.ts';
-import { resolveOptions } from '../options.ts';
 import { dirtyLabelPlan } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';
 import { baseArtifact, makeTrigger } from '../trigger.ts';

@@ -6,8 +6,8 @@
 // clip's own peak. The fixed (alpha, semitones) pair is the "timbre ID". Results are named vsvc-dsp, never
 // VSVC, and are expected to differ from the original (easier to detect, a different ASR).
 import { formantWarp, pitchShift } from '../../audio/effects/index.ts';
+import { resolveOptions } from '../../data/options.ts';
 import { abs, div, max, mul, tidy } from '../../torch/index.ts';
-import { resolveOptions } from '../options.ts';
 import { dirtyLabelPlan } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';
 import { needs16k } from '../rows.ts';

@@ -1,12 +1,12 @@
 // kwshield attack: poison a data set with one of the seven attacks, train the backdoored model and
 // measure it beside the clean model of the same configuration.
 import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
-import { frontEndNames } from '../../audio/frontends.ts';
 import { attackNames, parseOptionPairs } from '../../attacks/index.ts';
+import { frontEndNames } from '../../audio/frontends.ts';
 import { attackRun } from '../../experiments/attack-run.ts';
 import { type RecipeName, recipes } from '../../experiments/train.ts';
 import { modelNames } from '../../models/index.ts';
-import { greaterThanZero, percent, positiveInt, report } from '../output.ts';
+import { greaterThanZero, percent, positiveInt, report, UsageError } from '../output.ts';
 import { createProgress, type Progress } from '../progress.ts';
 import { trainingProgress } from '../training-progress.ts';
 
@@ -63,7 +63,7 @@ export function attackCommand(): Command {
     .option('--no-cache', 'do not read or write the feature cache')
     .option('--json', 'print the result as one JSON line')
     .action(async (o) => {
-      if (o.recipe !== 'fast' && o.recipe !== 'paper') throw new InvalidArgumentError(`--recipe must be fast or paper, got '${o.recipe}'`);
+      if (o.recipe !== 'fast' && o.recipe !== 'paper') throw new UsageError(`--recipe must be fast or paper, got '${o.recipe}'`);
       const epochs = o.epochs ?? recipes[o.recipe as RecipeName].epochs;
       const attackBars = new Map<string, Progress>();
       const result = await attackRun({

@@ -2,15 +2,15 @@
 // --attack-of, also ASR and RA against that attack run's saved trigger (and DER against its backdoored model).
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
-import { getFrontEnd } from '../../audio/frontends.ts';
+import { Command } from '@commander-js/extra-typings';
 import { disposeArtifact, getAttack, loadArtifact, loadPlan } from '../../attacks/index.ts';
+import { getFrontEnd } from '../../audio/frontends.ts';
 import { disposeFeatureSet } from '../../data/feature-set.ts';
 import { triggeredSet } from '../../experiments/attack-run.ts';
 import { defaultCacheDir, disposeSplits, loadSplits } from '../../experiments/data-splits.ts';
 import { derBetween, evaluate, evaluateBackdoor } from '../../experiments/evaluate.ts';
 import { loadModel } from '../../models/checkpoint.ts';
-import { percent, report } from '../output.ts';
+import { percent, report, UsageError } from '../output.ts';
 
 export function evalCommand(): Command {
   return new Command('eval')
@@ -21,8 +21,8 @@ export function evalCommand(): Command {
     .option('--attack-of <run>', 'an attack run folder (kwshield attack): measure ASR and RA with its trigger on the test split')
     .option('--json', 'print the result as one JSON line')
     .action(async (o) => {
-      if (!['train', 'validation', 'test'].includes(o.split)) throw new InvalidArgumentError(`--split must be train, validation or test, got '${o.split}'`);
-      if (o.attackOf && o.split !== 'test') throw new InvalidArgumentError('--attack-of measures the test split; leave --split out');
+      if (!['train', 'validation', 'test'].includes(o.split)) throw new UsageError(`--split must be train, validation or test, got '${o.split}'`);
+      if (o.attackOf && o.split !== 'test') throw new UsageError('--attack-of measures the test split; leave --split out');
       const { model, manifest } = loadModel(o.model);
       try {
         const splits = await loadSplits(o.data, { frontEnd: manifest.frontEnd, words: manifest.classes });
@@ -43,7 +43,11 @@ export function evalCommand(): Command {
             [
               `clean accuracy ${percent(result.accuracy)} on ${set.size} ${o.split} clips`,
               ...manifest.classes.map((c, i) => `  ${c.padEnd(8)} ${percent(result.perClassAccuracy[i])}`),
-              ...(b ? [`against ${b.attack} (${o.attackOf}): ASR ${percent(b.asr)}  RA ${percent(b.ra)}${b.der !== undefined ? `  DER ${b.der.toFixed(3)} vs its backdoored model` : ''}`] : []),
+              ...(b
+                ? [
+                    `against ${b.attack} (${o.attackOf}): ASR ${percent(b.asr)}  RA ${percent(b.ra)}${b.der !== undefined ? `  DER ${b.der.toFixed(3)} vs its backdoored model` : ''}`,
+                  ]
+                : []),
             ].join('\n'),
           );
         } finally {
@@ -69,9 +73,17 @@ async function againstAttack(
     const frontEnd = getFrontEnd(frontEndName);
     const problem = attack.frontEndProblem(frontEnd);
     if (problem) throw new Error(`--attack-of ${run}: ${problem}`);
-    if (splits.classes[plan.targetLabel] !== plan.target) throw new Error(`--attack-of ${run} targets '${plan.target}', which is not class ${plan.targetLabel} of this model`);
+    if (splits.classes[plan.targetLabel] !== plan.target)
+      throw new Error(`--attack-of ${run} targets '${plan.target}', which is not class ${plan.targetLabel} of this model`);
     const testClips = splits.dataset.entries.filter((e) => e.split === 'test');
-    const triggered = await triggeredSet(testClips, splits.classes, frontEnd, attack.trigger(artifact, 'test', frontEnd), artifact.seed, path.join(defaultCacheDir(), 'features'));
+    const triggered = await triggeredSet(
+      testClips,
+      splits.classes,
+      frontEnd,
+      attack.trigger(artifact, 'test', frontEnd),
+      artifact.seed,
+      path.join(defaultCacheDir(), 'features'),
+    );
     try {
       const metrics = evaluateBackdoor(model, splits.test, triggered, plan.targetLabel);
       const attackMetrics = path.join(run, 'metrics.json');

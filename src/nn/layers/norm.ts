@@ -14,6 +14,8 @@ class BatchNorm extends Module {
   num_batches_tracked: Tensor;
   /** true: training-mode passes do not update running_mean/var/num_batches_tracked */
   freezeStats = false;
+  /** weight of a new batch in the running statistics (PyTorch's momentum; 0.1 unless given) */
+  momentum: number;
 
   constructor(
     readonly numFeatures: number,
@@ -21,6 +23,7 @@ class BatchNorm extends Module {
     readonly opts: { eps?: number; momentum?: number } = {},
   ) {
     super();
+    this.momentum = opts.momentum ?? 0.1;
     this.weight = parameter(ones([numFeatures]));
     this.bias = parameter(zeros([numFeatures]));
     this.running_mean = buffer(zeros([numFeatures]));
@@ -44,7 +47,7 @@ class BatchNorm extends Module {
       runningMean: this.training && this.freezeStats ? null : this.running_mean,
       runningVar: this.training && this.freezeStats ? null : this.running_var,
       training: this.training,
-      momentum: this.opts.momentum ?? 0.1,
+      momentum: this.momentum,
       eps: this.opts.eps ?? 1e-5,
     });
   }
@@ -77,6 +80,40 @@ export function withFrozenBatchNormStats<T>(model: Module, fn: () => T): T {
       m.freezeStats = previous[i];
     });
   }
+}
+
+/**
+ * Re-estimates every BatchNorm's running statistics from scratch as the plain average over `batches`
+ * (PyTorch's momentum=None), with no gradient and nothing else changed. Used after fine-tuning on a few
+ * small batches, whose exponential averages say more about the last batches than about the data.
+ */
+export function recalibrateBatchNorm(model: Module, forward: (x: Tensor) => Tensor, batches: Iterable<Tensor>): number {
+  const bns = model.modules().filter(isBatchNorm);
+  if (bns.length === 0) return 0;
+  const saved = model.modules().map((m) => m.training);
+  const momenta = bns.map((m) => m.momentum);
+  let seen = 0;
+  try {
+    model.eval();
+    for (const m of bns) {
+      m.training = true;
+      m.freezeStats = false;
+    }
+    for (const x of batches) {
+      seen += 1;
+      // The k-th batch enters with weight 1/k: the running value is the mean over the batches so far.
+      for (const m of bns) m.momentum = 1 / seen;
+      noGrad(() => forward(x).dispose());
+    }
+  } finally {
+    model.modules().forEach((m, i) => {
+      m.training = saved[i];
+    });
+    bns.forEach((m, i) => {
+      m.momentum = momenta[i];
+    });
+  }
+  return seen;
 }
 
 /** Layer normalisation over the trailing `normalizedShape` dims. */

@@ -1,6 +1,6 @@
-// Typed, validated attack options. Each attack declares its options with paper defaults; a user's
+// Typed, validated options of attacks and defenses. Each declares its options with paper defaults; a user's
 // `key=value` strings are parsed and checked against the declaration, and a bad value gets an error that
-// names the option, the attack and the valid range.
+// names the option, its owner and the valid range.
 
 export type OptionValue = number | string | boolean;
 
@@ -19,7 +19,7 @@ export interface OptionSpec {
 
 export type OptionSpecs = Record<string, OptionSpec>;
 
-export class AttackOptionError extends Error {}
+export class OptionError extends Error {}
 
 function describeRange(spec: OptionSpec): string {
   if (spec.type === 'enum') return `one of ${spec.values?.join(', ')}`;
@@ -34,7 +34,7 @@ function describeRange(spec: OptionSpec): string {
 }
 
 function checkValue(owner: string, name: string, spec: OptionSpec, value: unknown): OptionValue {
-  const bad = () => new AttackOptionError(`${owner}: option ${name} must be ${describeRange(spec)}, got ${JSON.stringify(value)}`);
+  const bad = () => new OptionError(`${owner}: option ${name} must be ${describeRange(spec)}, got ${JSON.stringify(value)}`);
   switch (spec.type) {
     case 'boolean': {
       if (typeof value === 'boolean') return value;
@@ -67,7 +67,7 @@ function checkValue(owner: string, name: string, spec: OptionSpec, value: unknow
 export function resolveOptions(owner: string, specs: OptionSpecs, given: Record<string, unknown> = {}): Record<string, OptionValue> {
   const unknown = Object.keys(given).filter((k) => !Object.hasOwn(specs, k));
   if (unknown.length) {
-    throw new AttackOptionError(`${owner}: unknown option ${unknown.join(', ')}; its options are ${Object.keys(specs).join(', ') || '(none)'}`);
+    throw new OptionError(`${owner}: unknown option ${unknown.join(', ')}; its options are ${Object.keys(specs).join(', ') || '(none)'}`);
   }
   const out: Record<string, OptionValue> = {};
   for (const [name, spec] of Object.entries(specs)) out[name] = checkValue(owner, name, spec, Object.hasOwn(given, name) ? given[name] : spec.default);
@@ -79,7 +79,7 @@ export function parseOptionPairs(pairs: readonly string[]): Record<string, strin
   const out: Record<string, string> = {};
   for (const pair of pairs) {
     const at = pair.indexOf('=');
-    if (at <= 0) throw new AttackOptionError(`attack option '${pair}' is not key=value (e.g. size=5)`);
+    if (at <= 0) throw new OptionError(`option '${pair}' is not key=value (e.g. size=5)`);
     out[pair.slice(0, at).trim()] = pair.slice(at + 1).trim();
   }
   return out;

@@ -1,0 +1,129 @@
+// What FT, FP and GN-FT share: the fine-tuning options (with their checks), the clean hold-out split,
+// the clean-set size check, and the report's frame.
+import { disposeFeatureSet, type FeatureSet, subsetOf } from '../data/feature-set.ts';
+import { type OptionSpecs, type OptionValue, resolveOptions } from '../data/options.ts';
+import { accuracyAndLoss } from '../models/predict.ts';
+import type { KwsModel } from '../models/registry.ts';
+import { type FineTuneSettings, holdoutIndices } from './fine-tune.ts';
+import type { CleanData, DefenseContext, DefenseReport, DefenseSpec } from './types.ts';
+
+/** The fine-tuning options every fine-tuning defense takes; defaults are BackdoorBench's FT ([BB] config/defense/ft). */
+export const fineTuneOptionSpecs = {
+  epochs: { type: 'integer', default: 100, min: 1, help: 'fine-tuning epochs ([BB] FT: 100)' },
+  batchSize: { type: 'integer', default: 256, min: 1, help: 'batch size ([BB]: 256)' },
+  optimizer: { type: 'enum', default: 'sgd', values: ['sgd', 'adam'], help: 'optimizer ([BB]: SGD)' },
+  lr: { type: 'number', default: 0.01, above: 0, help: 'peak learning rate ([BB] FT: 0.01)' },
+  momentum: { type: 'number', default: 0.9, min: 0, max: 0.999, help: 'SGD momentum ([BB]: 0.9)' },
+  weightDecay: { type: 'number', default: 5e-4, min: 0, help: 'weight decay ([BB] FT: 5e-4)' },
+  schedule: { type: 'enum', default: 'cosine', values: ['cosine', 'constant'], help: 'learning-rate schedule ([BB]: cosine, T_max = epochs)' },
+  warmupEpochs: { type: 'number', default: 0, min: 0, help: 'linear learning-rate warm-up, in epochs' },
+  shortBatch: {
+    type: 'enum',
+    default: 'merge',
+    values: ['merge', 'drop', 'keep'],
+    help: 'the short last batch: merge it into the one before, drop it, or keep it',
+  },
+  batchNorm: {
+    type: 'enum',
+    default: 'recalibrate',
+    values: ['train', 'frozen', 'recalibrate'],
+    help: 'BatchNorm while fine-tuning: train mode, eval mode, or train mode with statistics re-estimated on the fit clips each epoch',
+  },
+  select: {
+    type: 'enum',
+    default: 'last',
+    values: ['last', 'holdout-accuracy', 'holdout-loss'],
+    help: 'the epoch kept: the last, or the best on the clean hold-out',
+  },
+  holdout: { type: 'number', default: 0.2, min: 0, max: 0.9, help: 'share of the clean clips kept aside for checks and choices (stratified)' },
+  labelSmoothing: { type: 'number', default: 0, min: 0, max: 0.9, help: 'label smoothing of the cross-entropy' },
+  clipNorm: { type: 'number', default: 0, min: 0, help: 'clip the global gradient norm to this (0: off)' },
+} as const satisfies OptionSpecs;
+
+export function fineTuneSettings(o: Record<string, OptionValue>): FineTuneSettings {
+  return {
+    epochs: o.epochs as number,
+    batchSize: o.batchSize as number,
+    optimizer: o.optimizer as FineTuneSettings['optimizer'],
+    lr: o.lr as number,
+    momentum: o.momentum as number,
+    weightDecay: o.weightDecay as number,
+    schedule: o.schedule as FineTuneSettings['schedule'],
+    warmupEpochs: o.warmupEpochs as number,
+    shortBatch: o.shortBatch as FineTuneSettings['shortBatch'],
+    batchNorm: o.batchNorm as FineTuneSettings['batchNorm'],
+    select: o.select as FineTuneSettings['select'],
+    labelSmoothing: o.labelSmoothing as number,
+  };
+}
+
+export class CleanDataError extends Error {}
+
+/** Refuses a clean set a defense cannot work with, saying how many clips it needs. */
+export function checkCleanData(spec: DefenseSpec, clean: CleanData, holdout: number): void {
+  if (!spec.needsData) return;
+  const perClass = new Map<number, number>();
+  for (const l of clean.labelList) perClass.set(l, (perClass.get(l) ?? 0) + 1);
+  const missing = clean.classes.filter((_, c) => !perClass.has(c));
+  if (clean.size < spec.minCleanClips) {
+    throw new CleanDataError(`${spec.name} needs at least ${spec.minCleanClips} clean clips, got ${clean.size}; raise --clean-ratio`);
+  }
+  if (missing.length) throw new CleanDataError(`${spec.name}: the clean set has no clip of ${missing.join(', ')}; raise --clean-ratio`);
+  if (holdout > 0 && [...perClass.values()].some((n) => n < 2)) {
+    throw new CleanDataError(`${spec.name}: a clean hold-out needs at least 2 clips of every class; raise --clean-ratio or set -o holdout=0`);
+  }
+}
+
+export interface Prepared {
+  options: Record<string, OptionValue>;
+  fit: FeatureSet;
+  holdout: FeatureSet | null;
+  holdoutBefore: number;
+  started: number;
+  dispose(): void;
+}
+
+/** Resolves options (recipe defaults already merged by the caller), checks the clean set, splits fit / hold-out. */
+export function begin(spec: DefenseSpec, model: KwsModel, clean: CleanData, ctx: DefenseContext): Prepared {
+  const started = Date.now();
+  const options = resolveOptions(spec.name, spec.options, ctx.options);
+  const fraction = (options.holdout as number | undefined) ?? 0;
+  checkCleanData(spec, clean, fraction);
+  const split = holdoutIndices(clean.labelList, fraction, ctx.seed);
+  const fit = subsetOf(clean, split.fit);
+  const holdout = split.holdout.length ? subsetOf(clean, split.holdout) : null;
+  const holdoutBefore = holdout ? accuracyAndLoss(model, holdout).accuracy : Number.NaN;
+  return {
+    options,
+    fit,
+    holdout,
+    holdoutBefore,
+    started,
+    dispose() {
+      disposeFeatureSet(fit);
+      if (holdout) disposeFeatureSet(holdout);
+    },
+  };
+}
+
+export function finish(
+  spec: DefenseSpec,
+  model: KwsModel,
+  clean: CleanData,
+  p: Prepared,
+  epochs: DefenseReport['epochs'],
+  details: Record<string, unknown>,
+): DefenseReport {
+  return {
+    defense: spec.name,
+    options: p.options,
+    cleanClips: clean.size,
+    fitClips: p.fit.size,
+    holdoutClips: p.holdout?.size ?? 0,
+    holdoutBefore: p.holdoutBefore,
+    holdoutAfter: p.holdout ? accuracyAndLoss(model, p.holdout).accuracy : Number.NaN,
+    epochs,
+    details,
+    seconds: (Date.now() - p.started) / 1000,
+  };
+}

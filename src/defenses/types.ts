@@ -1,0 +1,79 @@
+// What a defense is (DESIGN.md "Interfaces"): it receives a model and the defender's clean data and
+// nothing else. The type makes that true: CleanData holds features and labels of clean training clips,
+// no path, no data set, no test split, no trigger. Every choice a defense makes (a pruning threshold, a
+// checkpoint, a stopping point) is made on a hold-out part of that clean data.
+import type { FeatureSet } from '../data/feature-set.ts';
+import type { OptionSpecs, OptionValue } from '../data/options.ts';
+import type { KwsModel } from '../models/registry.ts';
+
+/** The defender's clean clips: a class-stratified subset of the clean training split, as features. */
+export type CleanData = FeatureSet;
+
+/** What a defense knows about the model besides its weights (from the model registry). */
+export interface ModelInfo {
+  /** registry name ('resnet', 'lstm', ...) */
+  name: string;
+  /** paths of the neuron layers, in forward order (specs/models.md "Neurons") */
+  neuronLayers: string[];
+}
+
+export interface DefenseProgress {
+  /** a named phase starts ('pruning', 'fine-tuning', ...) */
+  stage?(name: string): void;
+  /** a unit of work within a phase: done of total, with a short status */
+  step?(phase: string, done: number, total: number, status?: string): void;
+  /** one finished epoch of a training loop */
+  epoch?(row: DefenseEpoch): void;
+}
+
+export interface DefenseEpoch {
+  phase: string;
+  epoch: number;
+  epochs: number;
+  lr: number;
+  loss: number;
+  holdoutAccuracy: number;
+  holdoutLoss: number;
+  seconds: number;
+}
+
+export interface DefenseContext {
+  options: Record<string, OptionValue>;
+  seed: number;
+  model: ModelInfo;
+  progress?: DefenseProgress;
+  /** a folder for per-epoch checkpoints (resumable runs); none: nothing is written */
+  checkpointDir?: string;
+  resume?: boolean;
+}
+
+/** What a defense reports beside the purified model (which it leaves in the model it was given). */
+export interface DefenseReport {
+  defense: string;
+  options: Record<string, OptionValue>;
+  cleanClips: number;
+  fitClips: number;
+  holdoutClips: number;
+  /** clean hold-out accuracy of the model before and after the defense */
+  holdoutBefore: number;
+  holdoutAfter: number;
+  epochs: DefenseEpoch[];
+  /** defense-specific facts: pruned neurons, the chosen epoch, thresholds, notes */
+  details: Record<string, unknown>;
+  seconds: number;
+}
+
+export interface DefenseSpec {
+  name: string;
+  description: string;
+  /** the smallest clean set it can work with (refused below, with a clear error) */
+  minCleanClips: number;
+  /** false for data-free defenses (CLP): run() then gets an empty clean set */
+  needsData: boolean;
+  options: OptionSpecs;
+  /** named option sets: 'default' (the project's choice) and 'paper' (the source's recipe) */
+  recipes: Record<string, Record<string, OptionValue>>;
+  /** why this defense cannot run on the model (no BatchNorm for CLP, ...); null when it can */
+  modelProblem?(model: KwsModel, info: ModelInfo): string | null;
+  run(model: KwsModel, clean: CleanData, ctx: DefenseContext): Promise<DefenseReport>;
+}
