@@ -37,6 +37,7 @@ export const fineTuneOptionSpecs = {
   },
   holdout: { type: 'number', default: 0.2, min: 0, max: 0.9, help: 'share of the clean clips kept aside for checks and choices (stratified)' },
   labelSmoothing: { type: 'number', default: 0, min: 0, max: 0.9, help: 'label smoothing of the cross-entropy' },
+  mixup: { type: 'boolean', default: false, help: 'MixUp with lambda ~ Beta(1, 1) on every batch (NFT uses it)' },
   clipNorm: { type: 'number', default: 0, min: 0, help: 'clip the global gradient norm to this (0: off)' },
 } as const satisfies OptionSpecs;
 
@@ -54,6 +55,7 @@ export function fineTuneSettings(o: Record<string, OptionValue>): FineTuneSettin
     batchNorm: o.batchNorm as FineTuneSettings['batchNorm'],
     select: o.select as FineTuneSettings['select'],
     labelSmoothing: o.labelSmoothing as number,
+    mixup: o.mixup === true,
   };
 }
 

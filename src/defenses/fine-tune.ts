@@ -5,11 +5,26 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeJsonAtomic } from '../data/atomic.ts';
 import { batchIndices, type FeatureSet, gatherBatch } from '../data/feature-set.ts';
-import { createRng, deriveSeed } from '../data/rng.ts';
+import { createRng, deriveSeed, type Rng } from '../data/rng.ts';
 import { accuracyAndLoss } from '../models/predict.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { adam, applySchedule, clipGradNorm, constantSchedule, cosineSchedule, isBatchNorm, type Optimizer, recalibrateBatchNorm, sgd } from '../nn/index.ts';
-import { backward, crossEntropy, dispose, keep, loadSafetensors, manualSeed, noGrad, saveSafetensors, type Tensor, tidy } from '../torch/index.ts';
+import {
+  add,
+  backward,
+  crossEntropy,
+  dispose,
+  indexSelect,
+  keep,
+  loadSafetensors,
+  manualSeed,
+  mul,
+  noGrad,
+  saveSafetensors,
+  type Tensor,
+  tensor,
+  tidy,
+} from '../torch/index.ts';
 import type { DefenseEpoch, DefenseProgress } from './types.ts';
 
 export interface FineTuneSettings {
@@ -38,6 +53,25 @@ export interface FineTuneSettings {
   /** which epoch's weights to keep: the last, or the best on the clean hold-out */
   select: 'last' | 'holdout-accuracy' | 'holdout-loss';
   labelSmoothing: number;
+  /**
+   * MixUp (Zhang et al. 2018) with lambda ~ Beta(1, 1): each batch is blended with a shuffled copy of
+   * itself and the loss weighs both labels. It gives a few clean clips a gradient signal long after their
+   * own loss is ~0 (NFT uses it for the same reason).
+   */
+  mixup: boolean;
+}
+
+/** The MixUp loss of one batch: x~ = l x + (1 - l) x[perm], l CE(f(x~), y) + (1 - l) CE(f(x~), y[perm]). */
+export function mixupLoss(model: KwsModel, x: Tensor, y: Tensor, rng: Rng, labelSmoothing = 0): () => Tensor {
+  const lambda = rng.next(); // Beta(1, 1) is uniform on [0, 1)
+  const order = rng.shuffle(Array.from({ length: x.size(0) }, (_, i) => i));
+  const perm = tensor(BigInt64Array.from(order, BigInt));
+  const mixed = add(mul(x, lambda), mul(indexSelect(x, 0, perm), 1 - lambda));
+  const yPerm = indexSelect(y, 0, perm);
+  return () => {
+    const logits = model.forward(mixed);
+    return add(mul(crossEntropy(logits, y, { labelSmoothing }), lambda), mul(crossEntropy(logits, yPerm, { labelSmoothing }), 1 - lambda));
+  };
 }
 
 export type StepFn = (optimizer: Optimizer, lossFn: () => Tensor) => number;
@@ -176,23 +210,20 @@ export async function fineTune(model: KwsModel, fit: FeatureSet, holdout: Featur
       manualSeed(deriveSeed(o.seed, o.phase, epoch) % 2 ** 31);
       const batches = epochBatches(fit.size, s.batchSize, s.shortBatch, deriveSeed(o.seed, o.phase, 'shuffle', epoch));
       setTrainingMode(model, s.batchNorm);
+      const mixRng = createRng(deriveSeed(o.seed, o.phase, 'mixup', epoch));
       let lossSum = 0;
       let seen = 0;
       for (let b = 0; b < batches.length; b++) {
         const warm = s.warmupEpochs > 0 && epoch < s.warmupEpochs ? Math.min(1, (epoch + (b + 1) / batches.length) / s.warmupEpochs) : 1;
         optimizer.lr = lr * warm;
         optimizer.zeroGrad();
+        // The batch (and its MixUp) is made once: GN-FT's step calls lossFn twice on the same batch.
         const loss = tidy(() => {
           const { x, y } = gatherBatch(fit, batches[b]);
-          // Kept across the step's passes (GN-FT calls lossFn twice on the same batch), freed after.
-          keep(x);
-          keep(y);
-          try {
-            return o.step(optimizer, () => crossEntropy(model.forward(x), y, { labelSmoothing: s.labelSmoothing }));
-          } finally {
-            x.dispose();
-            y.dispose();
-          }
+          return o.step(
+            optimizer,
+            s.mixup ? mixupLoss(model, x, y, mixRng, s.labelSmoothing) : () => crossEntropy(model.forward(x), y, { labelSmoothing: s.labelSmoothing }),
+          );
         });
         o.afterStep?.();
         if (!Number.isFinite(loss)) throw new Error(`${o.phase}: the loss became ${loss} at epoch ${epoch + 1}; lower the learning rate`);

@@ -2,7 +2,7 @@
 // the gradient of L + lambda*||grad L|| approximated by a finite difference along the normalised
 // gradient, g = (1 - alpha) g1 + alpha g2 with g2 taken at theta + r * g1 / ||g1||, and its exact form
 // (a Hessian-vector product through a graph of the gradient) to check the approximation against.
-import { type Module, type Optimizer, withFrozenBatchNormStats } from '../nn/index.ts';
+import { clipGradNorm, type Module, type Optimizer, withFrozenBatchNormStats } from '../nn/index.ts';
 import { abs, add, addInPlace, clone, copyInPlace, dispose, grad, mul, mulInPlace, noGrad, norm, type Tensor, tidy } from '../torch/index.ts';
 
 export type PerturbationNorm = 'per-tensor' | 'global' | 'adaptive';
@@ -19,9 +19,16 @@ export interface GradNormStepOptions {
    *   so each weight moves in proportion to its own size.
    */
   normalization: PerturbationNorm;
+  /** clip the global norm of the combined gradient before the step, as GNP does (its default 5.0); 0: off */
+  clipNorm?: number;
 }
 
-export const gradNormStepDefaults: GradNormStepOptions = { r: 0.05, alpha: 0.7, normalization: 'per-tensor' };
+export const gradNormStepDefaults: GradNormStepOptions = { r: 0.05, alpha: 0.7, normalization: 'per-tensor', clipNorm: 0 };
+
+function clipAndStep(optimizer: Optimizer, clipNorm: number | undefined): void {
+  if (clipNorm && clipNorm > 0) clipGradNorm(optimizer.params, clipNorm);
+  optimizer.step();
+}
 
 export function checkStepOptions(o: GradNormStepOptions): void {
   if (!(o.r >= 0 && Number.isFinite(o.r))) throw new RangeError(`GN-FT radius r must be >= 0, got ${o.r}`);
@@ -64,7 +71,7 @@ export function gradNormPenaltyStep(model: Module, optimizer: Optimizer, lossFn:
     dispose(snapshot);
     return lossValue;
   });
-  optimizer.step();
+  clipAndStep(optimizer, o.clipNorm);
   return loss;
 }
 
@@ -121,6 +128,6 @@ export function gradNormPenaltyExactStep(model: Module, optimizer: Optimizer, lo
     );
     return value;
   });
-  optimizer.step();
+  clipAndStep(optimizer, o.clipNorm);
   return loss;
 }

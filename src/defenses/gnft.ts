@@ -46,7 +46,12 @@ export const gnft: DefenseSpec = {
   async run(model, clean, ctx) {
     const p = begin(gnft, model, clean, ctx);
     try {
-      const stepOptions = { r: p.options.r as number, alpha: p.options.alpha as number, normalization: p.options.normalization as PerturbationNorm };
+      const stepOptions = {
+        r: p.options.r as number,
+        alpha: p.options.alpha as number,
+        normalization: p.options.normalization as PerturbationNorm,
+        clipNorm: p.options.clipNorm as number,
+      };
       const exact = p.options.exact === true;
       const result = await fineTune(model, p.fit, p.holdout, {
         phase: 'gnft',

@@ -7,11 +7,20 @@
 import './ft.ts';
 import './fp.ts';
 import './gnft.ts';
+import './nft.ts';
+import './ngf.ts';
+import './clp.ts';
+import './anp.ts';
+import './ft-sam.ts';
+import './tsbd.ts';
 
+export { type AnpSettings, anp, anpOptions, chooseThreshold, pruneByMask, type ThresholdTrial, thresholdGrid, trainAnpMasks } from './anp.ts';
+export { type ConvBatchNormPair, channelLipschitz, clp, clpOptions, convBatchNormPairs } from './clp.ts';
 export { CleanDataError, checkCleanData, fineTuneOptionSpecs } from './common.ts';
 export { epochBatches, type FineTuneSettings, fineTune, holdoutIndices, plainStep } from './fine-tune.ts';
 export { fp } from './fp.ts';
 export { ft } from './ft.ts';
+export { ftSam, ftSamOptions } from './ft-sam.ts';
 export { gnft, gnftOptions } from './gnft.ts';
 export {
   checkStepOptions,
@@ -22,5 +31,32 @@ export {
   type PerturbationNorm,
 } from './gnft-step.ts';
 export { applyMask, classifierLayer, lastConvLayer, moduleAt, type NeuronMask } from './neurons.ts';
+export { freezeParameters, maskableNorms, maskFloor, type NormLayer, nft, nftOptions, normLayerProblem, withNormReparam } from './nft.ts';
+export {
+  type EkfacSettings,
+  type EkfacState,
+  ekfacState,
+  fisherDiagonal,
+  type Geometry,
+  layerGeometry,
+  type NaturalGradientStats,
+  naturalGradientStep,
+  ngf,
+  ngfOptions,
+  perSampleGradients,
+  type TunedLayer,
+  tunedLayer,
+} from './ngf.ts';
 export { defenseNames, getDefense, registerDefense, UnknownDefenseError } from './registry.ts';
+export {
+  type NeuronGroup,
+  neuronRatios,
+  rankNeurons,
+  reinitialise,
+  tsbd,
+  tsbdNeuronGroups,
+  tsbdOptions,
+  type UnlearningSettings,
+  unlearn,
+} from './tsbd.ts';
 export type { CleanData, DefenseContext, DefenseEpoch, DefenseProgress, DefenseReport, DefenseSpec, ModelInfo } from './types.ts';

@@ -4,7 +4,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeJsonAtomic } from '../data/atomic.ts';
 import { loadSafetensors, saveSafetensors, tidy } from '../torch/index.ts';
-import { getModelSpec, type KwsModel, type ModelSpec, modelNames, withLayout } from './registry.ts';
+// From the zoo's index, so that loading a model registers every family first.
+import { getModelSpec, type KwsModel, type ModelSpec, modelNames, withLayout } from './index.ts';
 
 export interface ModelManifest {
   format: 'kwshield-model';

@@ -1,0 +1,85 @@
+// Markdown tables for the README from finished runs: attack runs (their metrics.json) and defense sweeps
+// (scripts/sweep.ts results). Numbers are read, never typed in.
+//
+// usage: npx tsx scripts/tables.ts attacks RUN...                 CA/ASR of each attack run and its clean model
+//        npx tsx scripts/tables.ts defenses RESULTS.jsonl [...]   mean ± std over seeds per attack x setting
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { getAttack } from '../src/attacks/index.ts';
+
+const pct = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? 'n/a' : (100 * x).toFixed(1));
+
+function meanStd(xs: number[]): string {
+  if (xs.length === 0) return 'n/a';
+  const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+  if (xs.length === 1) return pct(m);
+  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1));
+  return `${pct(m)} ± ${(100 * sd).toFixed(1)}`;
+}
+
+function attacks(runs: string[]): void {
+  console.log('| model | attack | options | front-end | seed | poisoned | CA | ASR | RA | clean CA | clean false-trigger rate | backdoored training s | total s |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const run of runs) {
+    const m = JSON.parse(readFileSync(path.join(run, 'metrics.json'), 'utf8'));
+    const defaults = getAttack(m.attack).options;
+    const changed = Object.entries(m.options ?? {})
+      .filter(([k, v]) => defaults[k] && defaults[k].default !== v)
+      .map(([k, v]) => `${k}=${v}`);
+    console.log(
+      `| ${m.model} | ${m.attack}${m.substitution ? '*' : ''} | ${changed.join(', ') || 'defaults'} | ${m.frontEnd} | ${m.seed} | ${m.poisoned} (${m.labelMode}) | ${pct(m.backdoored.ca)} | ${pct(m.backdoored.asr)} | ${pct(m.backdoored.ra)} | ${pct(m.clean.ca)} | ${pct(m.clean.asr)} | ${m.seconds.training.toFixed(0)} | ${m.seconds.total.toFixed(0)} |`,
+    );
+  }
+}
+
+interface Row {
+  attack: string;
+  model: string;
+  setting: string;
+  before: { ca: number; asr: number; ra: number };
+  after: { ca: number; asr: number; ra: number };
+  der: number;
+  seconds: number;
+  seed: number;
+  attackSeed: number;
+  date: string;
+}
+
+function defenses(files: string[]): void {
+  const rows: Row[] = files.flatMap((f) =>
+    readFileSync(f, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => JSON.parse(l) as Row),
+  );
+  const settings = [...new Set(rows.map((r) => r.setting))];
+  const groups = [...new Set(rows.map((r) => `${r.model}|${r.attack}`))];
+  console.log(`| model | attack | No Defense ASR | No Defense CA | ${settings.map((s) => `${s} ASR | ${s} CA`).join(' | ')} |`);
+  console.log(`|---|---|---|---|${settings.map(() => '---|---').join('|')}|`);
+  for (const g of groups) {
+    const [model, attack] = g.split('|');
+    const of = rows.filter((r) => r.model === model && r.attack === attack);
+    // No Defense: one value per backdoored model (attack seed).
+    const bySeed = new Map(of.map((r) => [r.attackSeed, r.before]));
+    const cells = settings.map((s) => {
+      const sr = of.filter((r) => r.setting === s);
+      return `${meanStd(sr.map((r) => r.after.asr))} | ${meanStd(sr.map((r) => r.after.ca))}`;
+    });
+    console.log(`| ${model} | ${attack} | ${meanStd([...bySeed.values()].map((b) => b.asr))} | ${meanStd([...bySeed.values()].map((b) => b.ca))} | ${cells.join(' | ')} |`);
+  }
+  const seconds = settings.map((s) => {
+    const t = rows.filter((r) => r.setting === s).map((r) => r.seconds);
+    return `${s} ${(t.reduce((a, b) => a + b, 0) / Math.max(1, t.length)).toFixed(0)} s`;
+  });
+  const dates = rows.map((r) => r.date).sort();
+  console.log(`\nMean wall time per defense run: ${seconds.join(', ')}. Runs ${dates[0]?.slice(0, 10)} to ${dates[dates.length - 1]?.slice(0, 10)} on ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}).`);
+}
+
+const [kind, ...inputs] = process.argv.slice(2);
+if (kind === 'attacks') attacks(inputs);
+else if (kind === 'defenses') defenses(inputs);
+else {
+  console.error('usage: npx tsx scripts/tables.ts attacks RUN... | defenses RESULTS.jsonl...');
+  process.exit(2);
+}

@@ -1,0 +1,201 @@
+// ANP: the masks stay in [0, 1] and training them changes nothing in the model; pruning at a threshold zeroes
+// exactly the channels at or below it; the threshold is a function of hold-out accuracies only.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { disposeFeatureSet, type FeatureSet, makeFeatureSet, subsetOf } from '../data/feature-set.ts';
+import { createRng } from '../data/rng.ts';
+import { accuracyAndLoss } from '../models/predict.ts';
+import type { KwsModel } from '../models/registry.ts';
+import { BatchNorm2d, Conv2d, LayerNorm, Linear, Module } from '../nn/index.ts';
+import { avgPool2d, manualSeed, memory, type Tensor, tensor, tidy } from '../torch/index.ts';
+import { chooseThreshold, getDefense, holdoutIndices, type ModelInfo, maskableNorms, pruneByMask, thresholdGrid, trainAnpMasks } from './index.ts';
+
+function toySet(n: number, seed: number): FeatureSet {
+  const rng = createRng(seed);
+  const labels = Array.from({ length: n }, (_, i) => i % 3);
+  const data = new Float32Array(n * 64);
+  labels.forEach((label, i) => {
+    for (let j = 0; j < 64; j++) data[i * 64 + j] = rng.normal() * 0.5 + (Math.floor(j / 8) % 3 === label ? 1.5 : 0);
+  });
+  return makeFeatureSet(tensor(data, [n, 8, 8]), labels, ['a', 'b', 'c']);
+}
+
+class ToyConv extends Module {
+  conv1 = new Conv2d(1, 6, 3, { padding: 1 });
+  bn1 = new BatchNorm2d(6);
+  conv2 = new Conv2d(6, 8, 3, { padding: 1 });
+  bn2 = new BatchNorm2d(8);
+  fc = new Linear(8 * 4 * 4, 3);
+  forward(x: Tensor): Tensor {
+    return tidy(() => {
+      const h = this.bn2.forward(this.conv2.forward(this.bn1.forward(this.conv1.forward(x.unsqueeze(1))).relu())).relu();
+      return this.fc.forward(avgPool2d(h, 2).flatten(1));
+    });
+  }
+}
+
+class ToyTokens extends Module {
+  embed = new Linear(8, 12);
+  norm = new LayerNorm(12);
+  fc = new Linear(12, 3);
+  forward(x: Tensor): Tensor {
+    return tidy(() => this.fc.forward(this.norm.forward(this.embed.forward(x)).mean(1)));
+  }
+}
+
+const info: ModelInfo = { name: 'toy', neuronLayers: ['conv1', 'conv2'] };
+const anp = getDefense('anp');
+const settings = { eps: 0.4, steps: 1, alpha: 0.2, iterations: 6, batchSize: 16, lr: 0.01, momentum: 0.9 };
+const arrays = (m: Module) => new Map([...m.stateDict()].map(([k, v]) => [k, Array.from(v.toFloat32Array())]));
+function toy(seed: number): ToyConv & KwsModel {
+  manualSeed(seed);
+  return new ToyConv() as ToyConv & KwsModel;
+}
+
+describe('anp', () => {
+  it('keeps the masks in [0, 1] and leaves every tensor of the model as it was', async () => {
+    const clean = toySet(45, 2);
+    const model = toy(1);
+    const before = arrays(model);
+    // a large learning rate drives masks against both bounds
+    const { masks, losses } = await trainAnpMasks(model, maskableNorms(model), clean, { ...settings, lr: 5 }, 3);
+    assert.deepEqual(
+      masks.map((m) => m.length),
+      [6, 8],
+    );
+    const all = masks.flat();
+    assert.ok(
+      all.every((m) => m >= 0 && m <= 1),
+      `masks within [0, 1]: ${all}`,
+    );
+    assert.ok(
+      all.some((m) => m === 0 || (m > 0 && m < 1)),
+      'the masks moved',
+    );
+    assert.equal(losses.length, settings.iterations);
+    assert.deepEqual(arrays(model), before, 'weights and BatchNorm statistics untouched by mask training');
+    assert.ok(
+      model.parameters().every((p) => p.requiresGrad),
+      'parameters unfrozen',
+    );
+    model.dispose();
+    disposeFeatureSet(clean);
+  });
+
+  it('pruning at a threshold zeroes gamma of exactly the channels whose mask is at or below it', () => {
+    const model = toy(2);
+    const norms = maskableNorms(model);
+    const before = arrays(model);
+    const masks = [
+      [0, 0.2, 0.35, 0.2, 1, 0.9],
+      [0.21, 0.19, 0.2, 0.5, 0, 0.7, 0.2, 1],
+    ];
+    const pruned = pruneByMask(norms, masks, 0.2);
+    assert.deepEqual(pruned, [
+      [0, 1, 3],
+      [1, 2, 4, 6],
+    ]);
+    for (const [name, values] of arrays(model)) {
+      const layer = ['bn1.weight', 'bn2.weight'].indexOf(name);
+      const expected = layer < 0 ? before.get(name) : (before.get(name) as number[]).map((v, c) => (masks[layer][c] <= 0.2 ? 0 : v));
+      assert.deepEqual(values, expected, name);
+    }
+    assert.deepEqual(thresholdGrid(0.05, 0.9).slice(0, 4), [0, 0.05, 0.1, 0.15]);
+    assert.equal(thresholdGrid(0.05, 0.9).length, 19);
+    model.dispose();
+  });
+
+  it('the threshold rule keeps the last threshold before the first hold-out failure', () => {
+    const grid = [0, 0.05, 0.1, 0.15, 0.2];
+    const run = (accuracies: number[]) => {
+      const asked: number[] = [];
+      const r = chooseThreshold(
+        grid,
+        (t) => {
+          asked.push(t);
+          return { pruned: asked.length, holdoutAccuracy: accuracies[grid.indexOf(t)] };
+        },
+        0.9,
+      );
+      return { threshold: r.threshold, asked: asked.length, trail: r.trail.length };
+    };
+    assert.deepEqual(run([1, 0.95, 0.92, 0.85, 0.95]), { threshold: 0.1, asked: 4, trail: 4 }, 'stops at the first failure, not the later recovery');
+    assert.deepEqual(run([0.8, 1, 1, 1, 1]), { threshold: null, asked: 1, trail: 1 }, 'nothing pruned when already t = 0 fails');
+    assert.deepEqual(run([1, 1, 0.9, 0.9, 0.9]), { threshold: 0.2, asked: 5, trail: 5 }, 'the floor itself passes');
+  });
+
+  it('chooses the threshold from hold-out accuracies alone, by the documented rule', async () => {
+    const clean = toySet(60, 4);
+    const model = toy(5);
+    const options = { ...anp.recipes.default, iterations: 8, batchSize: 16, lr: 0.5, maxDrop: 0.3 };
+    const report = await anp.run(model, clean, { options, seed: 7, model: info });
+    const trail = report.details.trail as { threshold: number; pruned: number; holdoutAccuracy: number }[];
+    const masks = report.details.masks as Record<string, number[]>;
+    // the hold-out the defense used, rebuilt from the seed
+    const split = holdoutIndices(clean.labelList, 0.2, 7);
+    const holdout = subsetOf(clean, split.holdout);
+    const fresh = toy(5);
+    const start = accuracyAndLoss(fresh, holdout).accuracy;
+    assert.equal(report.details.holdoutBeforePruning, start);
+    // every accuracy in the trail is that of the original model pruned at that threshold, on the hold-out
+    for (const row of trail) {
+      const copy = toy(5);
+      const count = pruneByMask(maskableNorms(copy), [masks.bn1, masks.bn2], row.threshold).flat().length;
+      assert.equal(count, row.pruned);
+      assert.equal(accuracyAndLoss(copy, holdout).accuracy, row.holdoutAccuracy, `threshold ${row.threshold}`);
+      copy.dispose();
+    }
+    // the rule: the last threshold before the first that falls below (1 - maxDrop) of the start
+    const floor = (1 - options.maxDrop) * start;
+    const failed = trail.findIndex((r) => r.holdoutAccuracy < floor);
+    assert.ok(failed === -1 || failed === trail.length - 1, 'the scan stops at the first failure');
+    const expected = failed === -1 ? trail[trail.length - 1].threshold : failed === 0 ? null : trail[failed - 1].threshold;
+    assert.equal(report.details.threshold, expected);
+    const prunedNow = (report.details.pruned as Record<string, number[]>).bn1.length + (report.details.pruned as Record<string, number[]>).bn2.length;
+    assert.equal(prunedNow, expected === null ? 0 : (trail.find((r) => r.threshold === expected)?.pruned ?? -1));
+    assert.equal(report.holdoutAfter, expected === null ? start : trail.find((r) => r.threshold === expected)?.holdoutAccuracy);
+    model.dispose();
+    fresh.dispose();
+    disposeFeatureSet(holdout);
+    disposeFeatureSet(clean);
+  });
+
+  it('the same seed gives bit-identical weights; memory is flat; LayerNorm models run, models without norms are refused', async () => {
+    const clean = toySet(45, 3);
+    const runOnce = async () => {
+      const model = toy(1);
+      await anp.run(model, clean, { options: { ...anp.recipes.default, iterations: 5, batchSize: 16 }, seed: 2, model: info });
+      const w = arrays(model);
+      model.dispose();
+      return w;
+    };
+    const first = await runOnce();
+    const live = memory().liveTensors;
+    const second = await runOnce();
+    assert.equal(memory().liveTensors, live, 'no tensor left behind by a run');
+    assert.deepEqual(second, first);
+    manualSeed(0);
+    const tokens = new ToyTokens() as unknown as KwsModel;
+    const report = await anp.run(tokens, clean, {
+      options: { ...anp.recipes.default, iterations: 3, batchSize: 16 },
+      seed: 2,
+      model: { name: 'tokens', neuronLayers: ['embed'] },
+    });
+    assert.deepEqual(Object.keys(report.details.masks as object), ['norm']);
+    const bare = new (class extends Module {
+      fc = new Linear(64, 3);
+      forward(x: Tensor): Tensor {
+        return this.fc.forward(x.flatten(1));
+      }
+    })() as unknown as KwsModel;
+    assert.match(
+      anp.modelProblem?.(bare, { name: 'lstm', neuronLayers: [] }) ?? '',
+      /anp masks the per-channel scales of BatchNorm layers .* 'lstm' has neither/,
+    );
+    const model = toy(0);
+    await assert.rejects(anp.run(model, clean, { options: { holdout: 0 }, seed: 0, model: info }), /anp chooses its pruning threshold on a clean hold-out/);
+    await assert.rejects(anp.run(model, clean, { options: { eps: -1 }, seed: 0, model: info }), /anp: option eps must be a number >= 0, got -1/);
+    for (const m of [tokens, bare, model]) m.dispose();
+    disposeFeatureSet(clean);
+  });
+});
