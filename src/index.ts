@@ -1,6 +1,7 @@
 // kwshield as a library: `import { buildModel, loadModel, trainModel, ... } from 'kwshield'`.
 // Each layer is also importable on its own (src/torch, src/nn, src/audio, src/data, src/models, ...).
 
+export * as analysis from './analysis/index.ts';
 export * as metrics from './analysis/metrics.ts';
 export * as attacks from './attacks/index.ts';
 export * as audio from './audio/index.ts';

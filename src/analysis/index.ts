@@ -1,0 +1,34 @@
+// The analysis (DESIGN.md src/analysis): what a backdoor does inside a model and how to tell it is there.
+//
+//   import { analysis } from 'kwshield';
+//   const grads = analysis.neuronGradients(model, ['layer3.1.conv2', 'conv2d'], clean);   // per-neuron L1/L2
+//   const zones = analysis.lossChanges(model, layers, clean, { set: triggered, targetLabel }); // CLC/BLC, zones
+//   const map = analysis.embedClips(model, 'fc', clean, triggered, { method: 'tsne' });    // Fig. 5
+//   const scan = analysis.scanModel(model, { neuronLayers, inputKind: 'spectral' }, clean); // backdoored?
+//   const h = analysis.stripEntropies(model, inputs, cleanPool);                           // per-input STRIP
+//   await analysis.analyzeRun({ model: run, data, attackOf: run, out });                   // analysis.json + CSV
+
+export { type AnalysisFile, type GradientNeuron, toCsv, writeAnalysis } from './analysis-file.ts';
+export { type AnalysisSummary, type AnalyzeRunOptions, type AnalyzeRunResult, analyzeRun } from './analyze-run.ts';
+export { auroc, ratesAt } from './auroc.ts';
+export { type Embedding, type EmbeddingMethod, type EmbeddingPoint, type EmbedOptions, embed, embedClips, penultimateFeatures } from './embedding.ts';
+export { type GradientSignature, gradientSignature, tailRatio } from './gradient-signature.ts';
+export { type GradientOptions, type LayerGradients, type NeuronGradientStats, neuronGradients } from './gradients.ts';
+export * from './metrics.ts';
+export { anomalyIndices, median, type NeuralCleanseOptions, type ReversedTrigger, reverseEngineerTriggers } from './neural-cleanse.ts';
+export {
+  checkLayers,
+  defaultAnalysisLayers,
+  type NeuronLayer,
+  NeuronLayerError,
+  type NeuronLayerKind,
+  resolveNeuronLayer,
+  withNeuronZeroed,
+} from './neuron-layers.ts';
+export { type Pca, pca } from './pca.ts';
+export { AnalysisInputError, type AttackOf, attackOf, cleanFeatures, clipsForModel, defenderClips, triggeredFeatures, waveformsOf } from './run-data.ts';
+export { balancedSubset, neuralCleanseBudget, type ScanClass, type ScanOptions, type ScanResult, scanModel } from './scan.ts';
+export { type ScanInputsOptions, type ScanInputsResult, type ScanRunOptions, type ScanRunResult, scanInputs, scanRun, wavFiles } from './scan-run.ts';
+export { quantile, type StripOptions, stripEntropies, stripThreshold } from './strip.ts';
+export { type TsneOptions, tsne } from './tsne.ts';
+export { type LossChangeOptions, type LossChanges, lossChanges, type NeuronLossChange, type Zone, zoneCounts, zoneNames, zoneOf } from './zones.ts';

@@ -1,0 +1,190 @@
+// `kwshield scan` as library calls, from a run folder and a data folder only (no attack run):
+//   scanRun     is the model backdoored? (scan.ts: Neural Cleanse verdict, gradient signature beside it)
+//   scanInputs  which WAV clips of a folder carry a trigger? (strip.ts: STRIP entropy per clip, flagged
+//               below a threshold set on the defender's clean clips)
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { getFrontEnd } from '../audio/frontends.ts';
+import { disposeFeatureSet } from '../data/feature-set.ts';
+import { loadModel } from '../models/checkpoint.ts';
+import { noGrad, type Tensor, tidy } from '../torch/index.ts';
+import { checkLayers } from './neuron-layers.ts';
+import { AnalysisInputError, cleanFeatures, defenderClips, waveformsOf } from './run-data.ts';
+import { type ScanResult, scanModel } from './scan.ts';
+import { quantile, stripEntropies, stripThreshold } from './strip.ts';
+
+export interface ScanRunOptions {
+  model: string;
+  data: string;
+  cleanRatio?: number;
+  seed?: number;
+  layers?: string[];
+  /** Neural Cleanse steps and clips per class and step (default: by input kind, scan.ts neuralCleanseBudget) */
+  steps?: number;
+  batchSize?: number;
+  /** clean clips Neural Cleanse draws from (default 200) */
+  clips?: number;
+  threshold?: number;
+  cacheDir?: string;
+  onStage?: (stage: string) => void;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface ScanRunResult extends ScanResult {
+  kind: 'scan';
+  model: string;
+  modelFamily: string;
+  classes: string[];
+  cleanRatio: number;
+  seed: number;
+}
+
+export async function scanRun(o: ScanRunOptions): Promise<ScanRunResult> {
+  const cleanRatio = o.cleanRatio ?? 0.05;
+  const seed = o.seed ?? 0;
+  const { model, manifest, spec } = loadModel(o.model);
+  try {
+    const neuronLayers = spec.neuronLayers(model);
+    const layers = o.layers?.length ? checkLayers(model, neuronLayers, o.layers) : undefined;
+    const { clips, classes } = await defenderClips(o.data, manifest, { run: o.model, cleanRatio, seed });
+    o.onStage?.(`defender's clean data: ${clips.length} clips (${(100 * cleanRatio).toFixed(1)}% of the training split)`);
+    const clean = await cleanFeatures(clips, classes, getFrontEnd(manifest.frontEnd), o.cacheDir);
+    try {
+      const result = scanModel(model, { neuronLayers, inputKind: spec.inputKind }, clean, {
+        layers,
+        clips: o.clips,
+        seed,
+        threshold: o.threshold,
+        neuralCleanse: { ...(o.steps ? { steps: o.steps } : {}), ...(o.batchSize ? { batchSize: o.batchSize } : {}) },
+        onStage: o.onStage,
+        onProgress: o.onProgress,
+      });
+      return { kind: 'scan', model: path.resolve(o.model), modelFamily: manifest.model, classes: manifest.classes, cleanRatio, seed, ...result };
+    } finally {
+      disposeFeatureSet(clean);
+    }
+  } finally {
+    model.dispose();
+  }
+}
+
+export interface ScanInputsOptions {
+  inputs: string;
+  model: string;
+  data: string;
+  cleanRatio?: number;
+  seed?: number;
+  /** clean clips blended with each input (default 32) */
+  mixes?: number;
+  /** share of clean clips allowed to be flagged: the threshold's percentile (default 0.01, STRIP's FRR) */
+  falseRejection?: number;
+  onStage?: (stage: string) => void;
+}
+
+export interface ScanInputsResult {
+  kind: 'strip';
+  model: string;
+  inputs: string;
+  threshold: number;
+  falseRejection: number;
+  mixes: number;
+  clean: { clips: number; entropy: { min: number; p05: number; median: number; max: number } };
+  clips: { file: string; entropy: number; flagged: boolean; predicted: string }[];
+  flagged: number;
+}
+
+/** The .wav files under a folder, sorted. */
+export function wavFiles(folder: string): string[] {
+  let info: ReturnType<typeof statSync>;
+  try {
+    info = statSync(folder);
+  } catch {
+    throw new AnalysisInputError(`--inputs ${folder}: no such folder`);
+  }
+  if (!info.isDirectory()) throw new AnalysisInputError(`--inputs ${folder} is not a folder of WAV files`);
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      if (name.startsWith('.')) continue;
+      const full = path.join(dir, name);
+      if (statSync(full).isDirectory()) walk(full);
+      else if (name.toLowerCase().endsWith('.wav')) out.push(full);
+    }
+  };
+  walk(folder);
+  if (out.length === 0) throw new AnalysisInputError(`--inputs ${folder} holds no .wav file`);
+  return out;
+}
+
+/**
+ * STRIP over WAV clips: blends of waveforms (what a microphone would pick up), through the model's
+ * front-end. A feature-domain trigger (Audio BadNets on MFCC) cannot be in a WAV file at all; the waveform
+ * attacks can.
+ */
+export async function scanInputs(o: ScanInputsOptions): Promise<ScanInputsResult> {
+  const cleanRatio = o.cleanRatio ?? 0.05;
+  const seed = o.seed ?? 0;
+  const mixes = o.mixes ?? 32;
+  const falseRejection = o.falseRejection ?? 0.01;
+  if (!(falseRejection > 0 && falseRejection < 1)) throw new AnalysisInputError(`--frr must be in (0, 1), got ${falseRejection}`);
+  const files = wavFiles(o.inputs);
+  const { model, manifest } = loadModel(o.model);
+  const owned: Tensor[] = [];
+  try {
+    const frontEnd = getFrontEnd(manifest.frontEnd);
+    const { clips } = await defenderClips(o.data, manifest, { run: o.model, cleanRatio, seed });
+    o.onStage?.(`STRIP threshold from ${clips.length} clean clips (${mixes} blends each, ${100 * falseRejection}% false rejections)`);
+    const pool = await waveformsOf(clips, frontEnd);
+    owned.push(pool);
+    const inputs = await waveformsOf(files, frontEnd);
+    owned.push(inputs);
+    const toModelInput = (w: Tensor) => frontEnd.apply(w);
+    const cleanEntropies = stripEntropies(model, pool, pool, { mixes, seed, toModelInput, selfInPool: (i) => i });
+    const threshold = stripThreshold(cleanEntropies, falseRejection);
+    o.onStage?.(`STRIP on ${files.length} clips of ${o.inputs}`);
+    const entropies = stripEntropies(model, inputs, pool, { mixes, seed: seed + 1, toModelInput });
+    model.eval();
+    const predicted: number[] = [];
+    for (let start = 0; start < files.length; start += 64) {
+      const count = Math.min(64, files.length - start);
+      predicted.push(
+        ...noGrad(() =>
+          tidy(() =>
+            model
+              .forward(frontEnd.apply(inputs.narrow(0, start, count)))
+              .argmax(1)
+              .toArray(),
+          ),
+        ),
+      );
+    }
+    const rows = files.map((file, i) => ({
+      file: path.relative(o.inputs, file),
+      entropy: entropies[i],
+      flagged: entropies[i] < threshold,
+      predicted: manifest.classes[predicted[i]],
+    }));
+    return {
+      kind: 'strip',
+      model: path.resolve(o.model),
+      inputs: path.resolve(o.inputs),
+      threshold,
+      falseRejection,
+      mixes,
+      clean: {
+        clips: clips.length,
+        entropy: {
+          min: Math.min(...cleanEntropies),
+          p05: quantile(cleanEntropies, 0.05),
+          median: quantile(cleanEntropies, 0.5),
+          max: Math.max(...cleanEntropies),
+        },
+      },
+      clips: rows,
+      flagged: rows.filter((r) => r.flagged).length,
+    };
+  } finally {
+    for (const t of owned) t.dispose();
+    model.dispose();
+  }
+}

@@ -1,0 +1,106 @@
+// kwshield scan: is this model backdoored? From the model and clean clips only (Neural Cleanse verdict,
+// suspect target, per-class numbers; the gradient-norm signature beside them). With --inputs, which WAV
+// clips of a folder carry a trigger (STRIP entropy per clip, flagged under a threshold set on clean clips).
+import path from 'node:path';
+import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
+import { type ScanInputsResult, type ScanRunResult, scanInputs, scanRun } from '../../analysis/scan-run.ts';
+import { defaultCacheDir } from '../../experiments/data-splits.ts';
+import { greaterThanZero, positiveInt, report, UsageError } from '../output.ts';
+import { createProgress, type Progress } from '../progress.ts';
+import { dataOf, layerList, unitRatio } from './analyze.ts';
+
+function openUnit(name: string) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!(Number.isFinite(n) && n > 0 && n < 1)) throw new InvalidArgumentError(`${name} must be a number in (0, 1), e.g. 0.01, got '${value}'`);
+    return n;
+  };
+}
+
+function modelReport(r: ScanRunResult): string {
+  const width = Math.max(5, ...r.perClass.map((c) => c.class.length));
+  return [
+    `${r.verdict === 'backdoored' ? 'BACKDOORED' : 'clean'}: anomaly index ${r.score.toFixed(2)} ${r.score > r.threshold ? '>' : '<='} ${r.threshold} (Neural Cleanse, smallest reversed mask), suspect target '${r.suspectTarget}'`,
+    `  ${'class'.padEnd(width)}  mask    success  anomaly`,
+    ...r.perClass.map(
+      (c) =>
+        `  ${c.class.padEnd(width)}  ${c.maskL1.toFixed(4)}  ${(100 * c.success).toFixed(0).padStart(5)}%${c.reached ? ' ' : '*'}  ${c.anomalyIndex.toFixed(2)}${c.label === r.suspectLabel ? '  <- suspect' : ''}`,
+    ),
+    ...(r.perClass.some((c) => !c.reached) ? ['  * never reached the success threshold within the steps: its last mask is shown'] : []),
+    `  gradient signature ${r.gradientSignature.score.toFixed(3)} (mean log tail ratio of per-neuron gradient norms: ${r.gradientSignature.layers.map((l) => `${l.layer} ${l.tailRatio.toFixed(2)}`).join(', ')}; not calibrated, not used for the verdict)`,
+    `  ${r.neuralCleanse.steps} steps x ${r.neuralCleanse.batchSize} clips per class on ${r.neuralCleanse.clips} of ${r.clips} clean clips; ${(r.seconds.neuralCleanse + r.seconds.gradients).toFixed(0)} s`,
+  ].join('\n');
+}
+
+function inputsReport(r: ScanInputsResult): string {
+  return [
+    `${r.flagged} of ${r.clips.length} clips flagged as triggered (STRIP entropy < ${r.threshold.toFixed(4)}, the ${100 * r.falseRejection}% quantile of ${r.clean.clips} clean clips' entropies; ${r.mixes} blends each)`,
+    ...r.clips.map((c) => `  ${c.flagged ? 'TRIGGER' : 'clean  '}  ${c.entropy.toFixed(4)}  ${c.predicted.padEnd(8)}  ${c.file}`),
+  ].join('\n');
+}
+
+export function scanCommand(): Command {
+  return new Command('scan')
+    .description('is a model backdoored? A scan from the model and clean clips only; with --inputs, flag WAV clips that carry a trigger (STRIP)')
+    .requiredOption('--model <run>', 'the run folder of the model to scan')
+    .option('--data <dir>', 'the Speech Commands folder of clean clips (default: the one the model was trained on)')
+    .option('--inputs <folder>', 'a folder of WAV clips to check for triggers (STRIP) instead of scanning the model')
+    .option('--clean-ratio <x>', "the defender's share of the clean training clips, class-stratified", unitRatio('--clean-ratio'), 0.05)
+    .option('--layers <a,b>', 'layers of the gradient signature (default: the last two conv layers)', layerList)
+    .option('--steps <n>', 'Neural Cleanse steps (default: 150 for spectral models, 50 for raw-waveform ones)', greaterThanZero('--steps', { integer: true }))
+    .option(
+      '--batch-size <n>',
+      'Neural Cleanse clips per class and step (default: 8 spectral, 2 raw-waveform)',
+      greaterThanZero('--batch-size', { integer: true }),
+    )
+    .option('--threshold <x>', 'anomaly index above which the model is called backdoored', greaterThanZero('--threshold'), 2)
+    .option('--mixes <n>', 'STRIP: clean clips blended with each input', greaterThanZero('--mixes', { integer: true }), 32)
+    .option('--frr <x>', 'STRIP: share of clean clips allowed to be flagged; sets the threshold', openUnit('--frr'), 0.01)
+    .option('--seed <n>', 'random seed', positiveInt('--seed'), 0)
+    .option('--no-cache', 'do not read or write the feature cache')
+    .option('--json', 'print the result as one JSON line')
+    .action(async (o) => {
+      const data = dataOf(o.model, o.data);
+      const onStage = (s: string) => process.stderr.write(`${s}\n`);
+      if (o.inputs) {
+        for (const [flag, given] of [
+          ['--layers', o.layers],
+          ['--steps', o.steps],
+          ['--batch-size', o.batchSize],
+        ] as const) {
+          if (given !== undefined) throw new UsageError(`${flag} belongs to the model scan; leave it out with --inputs`);
+        }
+        const result = await scanInputs({
+          inputs: o.inputs,
+          model: o.model,
+          data,
+          cleanRatio: o.cleanRatio,
+          seed: o.seed,
+          mixes: o.mixes,
+          falseRejection: o.frr,
+          onStage,
+        });
+        report(Boolean(o.json), result, () => inputsReport(result));
+        return;
+      }
+      let bar: Progress | undefined;
+      const result = await scanRun({
+        model: o.model,
+        data,
+        cleanRatio: o.cleanRatio,
+        seed: o.seed,
+        layers: o.layers,
+        steps: o.steps,
+        batchSize: o.batchSize,
+        threshold: o.threshold,
+        cacheDir: o.cache ? path.join(defaultCacheDir(), 'features') : undefined,
+        onStage,
+        onProgress: (done, total) => {
+          if (done === 1) bar = createProgress('neural cleanse', total);
+          bar?.update(done);
+          if (done === total) bar?.finish();
+        },
+      });
+      report(Boolean(o.json), result, () => modelReport(result));
+    });
+}
