@@ -12,6 +12,12 @@ export { type AttackRunOptions, type AttackRunResult, attackRun } from './experi
 export { type DataSplits, disposeSplits, loadSplits } from './experiments/data-splits.ts';
 export { type DefendRunOptions, type DefendRunResult, defendRun, loadCleanData } from './experiments/defend-run.ts';
 export { derBetween, evaluate, evaluateBackdoor } from './experiments/evaluate.ts';
+export { type Grid, GridError, loadGrid, parseGrid } from './experiments/grid.ts';
+export { canonicalJson, expandGrid, jobId, type Manifest, type ManifestJob, parseShard, type Shard, shardJobs } from './experiments/jobs.ts';
+export { type JobResult, readResult, resultProblem } from './experiments/jobs-result.ts';
+export { type RunGridOptions, type RunGridSummary, runGrid } from './experiments/jobs-run.ts';
+export { type CollectSummary, collectResults, parseFilters, queryResults } from './experiments/store.ts';
+export { paperCsv, paperText } from './experiments/store-table.ts';
 export { type RecipeName, recipes, type TrainOptions, trainModel } from './experiments/train.ts';
 export { fitModel, trainRun } from './experiments/train-run.ts';
 export { loadModel, type ModelManifest, readManifest, saveModel } from './models/checkpoint.ts';

@@ -1,12 +1,16 @@
 // The `kwshield` command (specs/cli.md): one program, subcommands as thin layers over the library.
 // Exit codes: 0 success, 2 usage error, 1 failure with a message that names the input and the fix.
 import { Command, CommanderError } from '@commander-js/extra-typings';
+import { analyzeCommand } from './commands/analyze.ts';
 import { attackCommand } from './commands/attack.ts';
 import { dataCommand } from './commands/data.ts';
 import { defendCommand } from './commands/defend.ts';
 import { demoCommand } from './commands/demo.ts';
 import { evalCommand } from './commands/eval.ts';
 import { featuresCommand } from './commands/features.ts';
+import { gridCommand } from './commands/grid.ts';
+import { resultsCommand } from './commands/results.ts';
+import { scanCommand } from './commands/scan.ts';
 import { trainCommand } from './commands/train.ts';
 import { UsageError } from './output.ts';
 
@@ -16,7 +20,19 @@ export function buildProgram(): Command {
     .option('--debug', 'print stack traces on errors')
     .exitOverride()
     .showHelpAfterError();
-  for (const command of [demoCommand(), dataCommand(), featuresCommand(), trainCommand(), attackCommand(), defendCommand(), evalCommand()]) {
+  for (const command of [
+    demoCommand(),
+    dataCommand(),
+    featuresCommand(),
+    trainCommand(),
+    attackCommand(),
+    defendCommand(),
+    evalCommand(),
+    analyzeCommand(),
+    scanCommand(),
+    gridCommand(),
+    resultsCommand(),
+  ]) {
     program.addCommand(command.exitOverride());
   }
   return program;
