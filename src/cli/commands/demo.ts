@@ -1,73 +1,183 @@
-// kwshield demo: the main job on the embedded default data. This first form synthesizes the small
-// SCD-10 set (once; it is cached), trains a ResNet and evaluates it. The attack, the defenses and the
-// report join it as they land.
-import { existsSync } from 'node:fs';
+// kwshield demo: the whole story on the embedded default. It synthesizes a small SCD-10 (once), trains a
+// clean ResNet and a BadNets-backdoored one, runs every defense on the backdoored model with 5% clean data,
+// prints the CA/ASR/RA/DER table, analyses the model before and after GN-FT, and writes the HTML report.
+// The work is an ordinary grid (src/experiments/grid.ts) run by the grid runner, so a second run reuses
+// every finished job and a killed one continues where it stopped.
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from '@commander-js/extra-typings';
-import { synthesizeSpeechCommands } from '../../data/synth.ts';
-import { defaultCacheDir } from '../../experiments/data-splits.ts';
-import { trainRun } from '../../experiments/train-run.ts';
+import { analyzeRun } from '../../analysis/analyze-run.ts';
+import { attackNames } from '../../attacks/index.ts';
+import { defenseNames, getDefense } from '../../defenses/index.ts';
+import { parseGrid } from '../../experiments/grid.ts';
+import { expandGrid } from '../../experiments/jobs.ts';
+import type { JobResult } from '../../experiments/jobs-result.ts';
+import { runGrid } from '../../experiments/jobs-run.ts';
 import { modelNames } from '../../models/index.ts';
-import { percent, positiveInt, report } from '../output.ts';
-import { createProgress, type Progress } from '../progress.ts';
-import { trainingProgress } from '../training-progress.ts';
+import { buildReport, writeReport } from '../../report/index.ts';
+import { percent, positiveInt, report, UsageError } from '../output.ts';
+
+/**
+ * Every registered defense, with the budget the demo gives it. The demo keeps each defense's recipe
+ * (GN-FT's twice: the project's default and the paper's) and shortens only the longest schedules, so the
+ * whole run fits in 15 minutes on 2 cores; `--full-schedules` keeps every recipe as it is.
+ */
+function demoDefenses(quick: boolean, full: boolean): { defense: string; recipe: 'default' | 'paper'; options?: Record<string, unknown> }[] {
+  const shorter: Record<string, Record<string, unknown>> = quick
+    ? { '*': { epochs: 2 }, anp: { iterations: 20 }, nft: { epochs: 2 }, ngf: { epochs: 2 }, tsbd: { epochs: 2, unlearnEpochs: 5 } }
+    : { 'gnft:paper': { epochs: 100 }, anp: { iterations: 300 } };
+  const settings: { defense: string; recipe: 'default' | 'paper' }[] = defenseNames().flatMap((d) =>
+    d === 'gnft'
+      ? [
+          { defense: d, recipe: 'default' as const },
+          { defense: d, recipe: 'paper' as const },
+        ]
+      : [{ defense: d, recipe: 'default' as const }],
+  );
+  return settings.map((s) => {
+    if (full) return s;
+    const options = { ...(shorter['*'] ?? {}), ...(shorter[s.defense] ?? {}), ...(shorter[`${s.defense}:${s.recipe}`] ?? {}) };
+    // Only options the defense has (a shortening meant for one defense must not break another).
+    const known = getDefense(s.defense).options;
+    const kept = Object.fromEntries(Object.entries(options).filter(([k]) => Object.hasOwn(known, k)));
+    return Object.keys(kept).length ? { ...s, options: kept } : s;
+  });
+}
+
+function demoGrid(o: { quick: boolean; model: string; attack: string; epochs: number; seed: number; data?: string; full: boolean }): string {
+  const data = o.data
+    ? `  - { name: ${JSON.stringify(path.basename(path.resolve(o.data)))}, path: ${JSON.stringify(path.resolve(o.data))}, words: scd10 }`
+    : `  - { name: ${o.quick ? 'tiny' : 'small'}-scd10, synth: { preset: ${o.quick ? 'tiny' : 'small'}, words: scd10, seed: ${o.seed} } }`;
+  const defenses = demoDefenses(o.quick, o.full)
+    .map((d) => `  - ${JSON.stringify(d)}`)
+    .join('\n');
+  return [
+    'name: demo',
+    'data:',
+    data,
+    `models: [${o.model}]`,
+    `attacks: [${o.attack}]`,
+    `attackSeeds: [${o.seed}]`,
+    'poisonRatio: 0.1',
+    'target: up',
+    `epochs: ${o.epochs}`,
+    'defenses:',
+    defenses,
+    // tiny: 8 training clips a word; 20% gives the defenses two of each
+    `cleanRatios: [${o.quick ? 0.25 : 0.05}]`,
+    `seeds: [${o.seed}]`,
+    'threads: 2',
+    '',
+  ].join('\n');
+}
+
+function readResults(dir: string): JobResult[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as JobResult);
+}
+
+function settingName(r: JobResult): string {
+  const j = r.job as { kind: string; defense?: string; recipe?: string };
+  if (j.kind === 'attack') return 'No Defense';
+  return j.defense === 'gnft' ? `gnft (${j.recipe})` : String(j.defense);
+}
+
+function table(results: JobResult[]): string {
+  const rows = results
+    .filter((r) => r.status === 'ok')
+    .sort((a, b) => (a.job.kind === 'attack' ? -1 : b.job.kind === 'attack' ? 1 : settingName(a).localeCompare(settingName(b))));
+  const lines = [`${'defense'.padEnd(16)} ${'CA'.padStart(7)} ${'ASR'.padStart(7)} ${'RA'.padStart(7)} ${'DER'.padStart(6)} ${'time'.padStart(7)}`];
+  for (const r of rows) {
+    const m = r.metrics as { ca: number; asr: number; ra: number };
+    lines.push(
+      `${settingName(r).padEnd(16)} ${percent(m.ca).padStart(7)} ${percent(m.asr).padStart(7)} ${percent(m.ra).padStart(7)} ${(r.der === undefined ? '' : r.der.toFixed(3)).padStart(6)} ${`${r.seconds.toFixed(0)}s`.padStart(7)}`,
+    );
+  }
+  for (const r of results.filter((x) => x.status === 'failed')) lines.push(`${settingName(r).padEnd(16)} failed: ${r.error}`);
+  return lines.join('\n');
+}
 
 export function demoCommand(): Command {
   return new Command('demo')
-    .description('synthesize a small Speech Commands set, train a model on it and evaluate it')
-    .option('--out <dir>', 'run folder', 'runs/demo')
-    .option('--quick', 'a tiny data set and 3 epochs (a smoke test, not a meaningful accuracy)')
+    .description('the whole story on a synthetic Speech Commands set: backdoor a ResNet, run every defense, print the table, write the HTML report')
+    .option('--out <dir>', 'demo folder (results, runs, report.html)', 'runs/demo')
+    .option('--quick', 'a tiny data set and 2 epochs everywhere: a smoke run of every step in minutes, not a meaningful measurement')
     .option('--model <name>', `one of ${modelNames().join(', ')}`, 'resnet')
-    .option('--data <dir>', 'use this Speech Commands folder instead of the synthetic one')
-    .option('--epochs <n>', 'training epochs', positiveInt('--epochs'))
+    .option('--attack <name>', `one of ${attackNames().join(', ')}`, 'badnets')
+    .option('--data <dir>', 'use this Speech Commands folder (SCD-10 words) instead of the synthetic one')
+    .option('--epochs <n>', 'training epochs of the clean and backdoored models', positiveInt('--epochs'))
     .option('--seed <n>', 'random seed', positiveInt('--seed'), 0)
-    .option('--force', 'replace a finished run in --out')
+    .option('--full-schedules', "every defense's recipe unshortened (well over 15 minutes)")
     .option('--json', 'print the result as one JSON line')
     .action(async (o) => {
-      const preset = o.quick ? 'tiny' : 'small';
-      const data = o.data ?? path.join(defaultCacheDir(), 'synth', `${preset}-scd10-seed${o.seed}`);
-      if (!o.data && !existsSync(path.join(data, 'synth.json'))) {
-        process.stderr.write(`synthesizing the ${preset} SCD-10 set into ${data} (once; later runs reuse it)\n`);
-        let bar: Progress | undefined;
-        await synthesizeSpeechCommands({
-          out: data,
-          preset,
-          words: 'scd10',
-          seed: o.seed,
-          force: true,
-          onProgress: (done, total) => {
-            bar ??= createProgress('synth', total);
-            bar.update(done);
-          },
-        });
-        bar?.finish();
-      }
-      let bar: Progress | undefined;
-      const epochs = o.epochs ?? (o.quick ? 3 : 12);
-      const result = await trainRun({
-        data,
-        model: o.model,
-        out: o.out,
-        epochs,
-        seed: o.seed,
-        force: o.force,
-        resume: !o.force,
-        onStage: (stage) => process.stderr.write(`${stage}\n`),
-        onExtract: (split, done, total) => {
-          if (done === Math.min(512, total)) bar = createProgress(`features ${split}`, total);
-          bar?.update(done);
-          if (done === total) bar?.finish();
-        },
-        ...trainingProgress(epochs),
-      });
-      report(Boolean(o.json), { ...result, data }, () =>
-        [
-          `data: ${data}`,
-          `model: ${result.model}, ${result.epochs} epochs in ${result.seconds.toFixed(0)} s (${result.samplesPerSecond.toFixed(0)} samples/s)`,
-          `clean accuracy (test split): ${percent(result.cleanAccuracy)}`,
-          ...Object.entries(result.perClassAccuracy).map(([c, a]) => `  ${c.padEnd(6)} ${percent(a)}`),
-          `run folder: ${result.out}`,
-        ].join('\n'),
+      if (!modelNames().includes(o.model)) throw new UsageError(`unknown model '${o.model}'; choose one of ${modelNames().join(', ')}`);
+      if (!attackNames().includes(o.attack)) throw new UsageError(`unknown attack '${o.attack}'; choose one of ${attackNames().join(', ')}`);
+      const started = Date.now();
+      const out = path.resolve(o.out);
+      mkdirSync(out, { recursive: true });
+      const quick = Boolean(o.quick);
+      const epochs = o.epochs ?? (quick ? 2 : 12);
+      const gridFile = path.join(out, 'demo-grid.yaml');
+      writeFileSync(gridFile, demoGrid({ quick, model: o.model, attack: o.attack, epochs, seed: o.seed, data: o.data, full: Boolean(o.fullSchedules) }));
+      const manifest = expandGrid(parseGrid(readFileSync(gridFile, 'utf8'), gridFile));
+      const results = path.join(out, 'results');
+      const work = path.join(out, 'work');
+      process.stderr.write(`demo: ${manifest.jobs.length} jobs (grid in ${gridFile}); finished ones are reused\n`);
+      const summary = await runGrid({ manifest, results, work, workers: 1 });
+      const all = readResults(results);
+      const attackResult = all.find((r) => r.job.kind === 'attack' && r.status === 'ok');
+      if (!attackResult)
+        throw new Error(`the backdoored model could not be made (${all.find((r) => r.job.kind === 'attack')?.error ?? 'no result'}); see the log above`);
+      const attackRun = attackResult.runs.attack as string;
+      // Neurons and features before and after the defense the project stands for: GN-FT (default).
+      const gnft = all.find(
+        (r) =>
+          r.status === 'ok' &&
+          r.job.kind === 'defense' &&
+          (r.job as { defense?: string; recipe?: string }).defense === 'gnft' &&
+          (r.job as { recipe?: string }).recipe === 'default',
       );
+      const analysisDir = path.join(out, 'analysis');
+      if (gnft && !existsSync(path.join(analysisDir, 'analysis.json'))) {
+        process.stderr.write('demo: analysing the backdoored model and the GN-FT model (neuron gradients, CLC/BLC zones, t-SNE)\n');
+        await analyzeRun({
+          model: attackRun,
+          data: attackResult.job.data,
+          attackOf: attackRun,
+          compare: gnft.runs.model as string,
+          out: analysisDir,
+          cleanRatio: quick ? 0.25 : 0.05,
+          seed: o.seed,
+          onStage: (s) => process.stderr.write(`  ${s}\n`),
+        });
+      }
+      const reportFile = path.join(out, 'report.html');
+      const built = await buildReport([results, attackRun], {
+        out: reportFile,
+        analysis: existsSync(analysisDir) ? [analysisDir] : [],
+        title: 'kwshield demo',
+      });
+      await writeReport(built, reportFile, { force: true });
+      const seconds = (Date.now() - started) / 1000;
+      report(
+        Boolean(o.json),
+        {
+          out,
+          report: reportFile,
+          seconds,
+          jobs: summary.jobs,
+          failed: summary.failed.length,
+          results: all.map((r) => ({ setting: settingName(r), status: r.status, metrics: r.metrics, der: r.der })),
+        },
+        () =>
+          [
+            `${o.attack} on ${o.model}, ${quick ? 'tiny' : 'small'} synthetic SCD-10${quick ? ' (quick: numbers mean little)' : ''}; clean model CA ${percent(attackResult.clean?.ca ?? Number.NaN)}, false-trigger rate ${percent(attackResult.clean?.asr ?? Number.NaN)}`,
+            table(all),
+            `report: ${reportFile}`,
+            `done in ${(seconds / 60).toFixed(1)} min${summary.skipped ? ` (${summary.skipped} jobs reused from an earlier run)` : ''}`,
+          ].join('\n'),
+      );
+      if (summary.failed.length) process.exitCode = 1;
     });
 }
