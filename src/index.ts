@@ -24,4 +24,6 @@ export { loadModel, type ModelManifest, readManifest, saveModel } from './models
 export { buildModel, getModelSpec, type KwsModel, modelNames } from './models/index.ts';
 export { accuracyAndLoss, predict } from './models/predict.ts';
 export * as nn from './nn/index.ts';
+export * as report from './report/index.ts';
+export { type BuiltReport, buildReport, type ReportOptions, writeReport } from './report/index.ts';
 export * as torch from './torch/index.ts';

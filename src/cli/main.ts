@@ -9,6 +9,7 @@ import { demoCommand } from './commands/demo.ts';
 import { evalCommand } from './commands/eval.ts';
 import { featuresCommand } from './commands/features.ts';
 import { gridCommand } from './commands/grid.ts';
+import { reportCommand } from './commands/report.ts';
 import { resultsCommand } from './commands/results.ts';
 import { scanCommand } from './commands/scan.ts';
 import { trainCommand } from './commands/train.ts';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
     scanCommand(),
     gridCommand(),
     resultsCommand(),
+    reportCommand(),
   ]) {
     program.addCommand(command.exitOverride());
   }
