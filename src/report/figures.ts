@@ -184,7 +184,7 @@ export function caAsrScatter(allJobs: readonly Job[]): FigureOrMissing {
           type: 'nominal',
           title: 'defense',
           scale: { domain: defenseDomain, range: [noDefenseColour, ...defenseDomain.slice(1).map((_, i) => pick(defenseColours, i))] },
-          legend: { orient: 'right' },
+          legend: { orient: 'right', labelLimit: 360 },
         },
         shape: { field: 'attack', type: 'nominal', title: 'attack', scale: { domain: attackDomain, range: attackDomain.map((_, i) => pick(shapes, i)) } },
       },
