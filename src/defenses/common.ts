@@ -10,6 +10,7 @@ import type { CleanData, DefenseContext, DefenseReport, DefenseSpec } from './ty
 /** The fine-tuning options every fine-tuning defense takes; defaults are BackdoorBench's FT ([BB] config/defense/ft). */
 export const fineTuneOptionSpecs = {
   epochs: { type: 'integer', default: 100, min: 1, help: 'fine-tuning epochs ([BB] FT: 100)' },
+  steps: { type: 'integer', default: 0, min: 0, help: 'optimizer updates in all; > 0 overrides epochs (a budget that does not grow with the clean set)' },
   batchSize: { type: 'integer', default: 256, min: 1, help: 'batch size ([BB]: 256)' },
   optimizer: { type: 'enum', default: 'sgd', values: ['sgd', 'adam'], help: 'optimizer ([BB]: SGD)' },
   lr: { type: 'number', default: 0.01, above: 0, help: 'peak learning rate ([BB] FT: 0.01)' },
@@ -44,6 +45,7 @@ export const fineTuneOptionSpecs = {
 export function fineTuneSettings(o: Record<string, OptionValue>): FineTuneSettings {
   return {
     epochs: o.epochs as number,
+    steps: (o.steps as number | undefined) ?? 0,
     batchSize: o.batchSize as number,
     optimizer: o.optimizer as FineTuneSettings['optimizer'],
     lr: o.lr as number,

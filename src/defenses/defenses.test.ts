@@ -11,6 +11,7 @@ import type { KwsModel } from '../models/registry.ts';
 import { BatchNorm2d, Conv2d, Linear, Module, recalibrateBatchNorm } from '../nn/index.ts';
 import { avgPool2d, manualSeed, memory, type Tensor, tensor, tidy } from '../torch/index.ts';
 import { epochBatches, getDefense, holdoutIndices, type ModelInfo } from './index.ts';
+import { withStepBudget } from './fine-tune.ts';
 
 const work = mkdtempSync(path.join(tmpdir(), 'kws-defenses-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -61,6 +62,13 @@ describe('fine-tuning loop', () => {
       [10],
       'a set smaller than one batch is one batch',
     );
+  });
+
+  it('a step budget sets the epochs from the batches per epoch', () => {
+    const base = { epochs: 7, batchSize: 32, shortBatch: 'merge' } as Parameters<typeof withStepBudget>[0];
+    assert.equal(withStepBudget({ ...base, steps: 0 }, 100).epochs, 7, 'no budget: the epochs stand');
+    assert.equal(withStepBudget({ ...base, steps: 30 }, 100).epochs, 10, '100 clips merge into 3 batches: 10 epochs');
+    assert.equal(withStepBudget({ ...base, steps: 30 }, 1000).epochs, 1, '31 batches: one epoch covers 30 steps');
   });
 
   it('splits clean clips into stratified, disjoint fit and hold-out parts', () => {

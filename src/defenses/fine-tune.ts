@@ -29,6 +29,8 @@ import type { DefenseEpoch, DefenseProgress } from './types.ts';
 
 export interface FineTuneSettings {
   epochs: number;
+  /** optimizer updates in all; when set (> 0) it decides the epochs, so the budget does not grow with the clean set */
+  steps?: number;
   batchSize: number;
   optimizer: 'sgd' | 'adam';
   lr: number;
@@ -166,9 +168,20 @@ function better(select: FineTuneSettings['select'], row: DefenseEpoch, best: num
   return true;
 }
 
+/**
+ * Settings with the step budget turned into epochs: `steps` optimizer updates whatever the clean set's
+ * size (0 keeps `epochs`). A recipe written as epochs means 5x more updates on 5x more clean clips; written
+ * as steps it means the same amount of moving away from the backdoored weights.
+ */
+export function withStepBudget(s: FineTuneSettings, fitClips: number): FineTuneSettings {
+  if (!s.steps) return s;
+  const perEpoch = epochBatches(fitClips, s.batchSize, s.shortBatch, 0).length;
+  return { ...s, epochs: Math.max(1, Math.ceil(s.steps / perEpoch)) };
+}
+
 /** Fine-tunes `model` in place on `fit`, checking `holdout` after every epoch. */
 export async function fineTune(model: KwsModel, fit: FeatureSet, holdout: FeatureSet | null, o: FineTuneOptions): Promise<FineTuneResult> {
-  const s = o.settings;
+  const s = withStepBudget(o.settings, fit.size);
   if (s.select !== 'last' && !holdout) throw new Error(`fine-tuning with select=${s.select} needs a clean hold-out; set holdout above 0`);
   const optimizer = makeOptimizer(model, s);
   const schedule = s.schedule === 'cosine' ? cosineSchedule(s.lr, s.epochs) : constantSchedule(s.lr);
