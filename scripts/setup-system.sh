@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages kwshield needs (Debian/Ubuntu): libtorch (unless $LIBTORCH points to
 # one) with OpenBLAS, and espeak-ng (the synthetic Speech Commands voices). With --bench it adds python3-torch and
-# python3-torchaudio, used only by the side-by-side benchmark and to remake reference fixtures.
+# python3-torchaudio, used only by the side-by-side benchmark and to remake reference fixtures. With --test it adds
+# Debian's chromium, in which the report's end-to-end test renders report.html (the test skips without it).
 # As root with apt it installs what is missing; otherwise it prints the exact command and fails.
 set -euo pipefail
 
@@ -11,9 +12,13 @@ command -v espeak-ng >/dev/null 2>&1 || packages+=(espeak-ng)
 # Debian's libtorch calls the system BLAS; the reference BLAS it falls back to made a Linear layer
 # 7x slower than OpenBLAS here (measured: 441 ms vs 63 ms for a [25088, 64] x [64, 256] product).
 if [ -z "${LIBTORCH:-}" ] && ! ls /usr/lib/*/openblas-pthread/libblas.so.3 >/dev/null 2>&1; then packages+=(libopenblas0-pthread); fi
-if [ "${1:-}" = "--bench" ]; then
-  /usr/bin/python3 -c 'import torch, torchaudio' >/dev/null 2>&1 || packages+=(python3-torch python3-torchaudio)
-fi
+for flag in "$@"; do
+  case "$flag" in
+    --bench) /usr/bin/python3 -c 'import torch, torchaudio' >/dev/null 2>&1 || packages+=(python3-torch python3-torchaudio) ;;
+    --test) [ -x /usr/bin/chromium ] || packages+=(chromium) ;;
+    *) echo "setup-system.sh: unknown option $flag (use --bench and/or --test)" >&2; exit 2 ;;
+  esac
+done
 
 if [ ${#packages[@]} -eq 0 ]; then
   echo "system packages: all present"

@@ -84,7 +84,10 @@ describe('fine-tuning loop', () => {
     const model = toyModel();
     const set = toySet(48, 1);
     const batches = [0, 16, 32].map((s) => set.features.narrow(0, s, 16));
-    recalibrateBatchNorm(model, (x) => model.forward(x), batches);
+    const live = memory().liveTensors;
+    // A forward that leaves intermediates behind (as a model without its own tidy does): none may outlive it.
+    recalibrateBatchNorm(model, (x) => model.forward(x).relu().mul(1), batches);
+    assert.equal(memory().liveTensors, live, 'recalibration leaves no tensors behind');
     const bn = (model as unknown as ToyConv).bn1;
     // Expected: the mean over batches of each batch's channel means of conv1's output.
     const expected = tidy(() => {

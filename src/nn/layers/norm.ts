@@ -1,4 +1,4 @@
-import { addInPlace, batchNorm, layerNorm, noGrad, ones, type Tensor, zeros } from '../../torch/index.ts';
+import { addInPlace, batchNorm, layerNorm, noGrad, ones, type Tensor, tidy, zeros } from '../../torch/index.ts';
 import { buffer, Module, parameter } from '../module.ts';
 
 /**
@@ -103,7 +103,11 @@ export function recalibrateBatchNorm(model: Module, forward: (x: Tensor) => Tens
       seen += 1;
       // The k-th batch enters with weight 1/k: the running value is the mean over the batches so far.
       for (const m of bns) m.momentum = 1 / seen;
-      noGrad(() => forward(x).dispose());
+      // tidy: the forward's intermediates are not released by the caller's scope (there may be none);
+      // the running statistics are updated in place, so nothing made here outlives the batch.
+      tidy(() => {
+        noGrad(() => forward(x));
+      });
     }
   } finally {
     model.modules().forEach((m, i) => {
