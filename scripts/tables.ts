@@ -3,6 +3,7 @@
 //
 // usage: npx tsx scripts/tables.ts attacks RUN...                 CA/ASR of each attack run and its clean model
 //        npx tsx scripts/tables.ts defenses RESULTS.jsonl [...]   mean ± std over seeds per attack x setting
+//        npx tsx scripts/tables.ts study RESULTS.jsonl [...]      one row per setting x clean ratio (docs/gnft-study.md)
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,7 +20,9 @@ function meanStd(xs: number[]): string {
 }
 
 function attacks(runs: string[]): void {
-  console.log('| model | attack | options | front-end | seed | poisoned | CA | ASR | RA | clean CA | clean false-trigger rate | backdoored training s | total s |');
+  console.log(
+    '| model | attack | options | front-end | seed | poisoned | CA | ASR | RA | clean CA | clean false-trigger rate | backdoored training s | total s |',
+  );
   console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const run of runs) {
     const m = JSON.parse(readFileSync(path.join(run, 'metrics.json'), 'utf8'));
@@ -34,7 +37,13 @@ function attacks(runs: string[]): void {
 }
 
 interface Row {
+  run: string;
   attack: string;
+  defense: string;
+  options: Record<string, unknown>;
+  cleanRatio: number;
+  cleanClips: number;
+  details: { steps?: number };
   model: string;
   setting: string;
   before: { ca: number; asr: number; ra: number };
@@ -46,13 +55,43 @@ interface Row {
   date: string;
 }
 
-function defenses(files: string[]): void {
-  const rows: Row[] = files.flatMap((f) =>
+function readRows(files: string[]): Row[] {
+  return files.flatMap((f) =>
     readFileSync(f, 'utf8')
       .split('\n')
       .filter((l) => l.trim())
       .map((l) => JSON.parse(l) as Row),
   );
+}
+
+/** The options that tell the study's settings apart, compactly. */
+function recipeOf(r: Row): string {
+  const o = r.options;
+  const parts = [`${o.optimizer} lr ${o.lr}`, `batch ${o.batchSize}`, `${o.epochs} ep ${o.schedule}`, `BN ${o.batchNorm}`, `wd ${o.weightDecay}`];
+  if (o.clipNorm) parts.push(`clip ${o.clipNorm}`);
+  if (o.mixup) parts.push('mixup');
+  if (r.defense === 'gnft') parts.push(`r ${o.r} ${o.normalization}`, `α ${o.alpha}`);
+  return parts.join(', ');
+}
+
+function study(files: string[]): void {
+  const rows = readRows(files);
+  const keys = [...new Set(rows.map((r) => `${r.setting}|${r.cleanRatio}`))];
+  console.log('| setting | defense | recipe | clean ratio (clips) | steps | attack runs x seeds | CA after | ASR after | s per run |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  for (const key of keys) {
+    const of = rows.filter((r) => `${r.setting}|${r.cleanRatio}` === key);
+    const r0 = of[0];
+    const runs = [...new Set(of.map((r) => path.basename(r.run)))];
+    const secs = of.reduce((a, r) => a + r.seconds, 0) / of.length;
+    console.log(
+      `| ${r0.setting} | ${r0.defense} | ${recipeOf(r0)} | ${r0.cleanRatio} (${r0.cleanClips}) | ${r0.details?.steps ?? 'n/a'} | ${runs.join(', ')} x ${new Set(of.map((r) => r.seed)).size} | ${meanStd(of.map((r) => r.after.ca))} | ${meanStd(of.map((r) => r.after.asr))} | ${secs.toFixed(0)} |`,
+    );
+  }
+}
+
+function defenses(files: string[]): void {
+  const rows = readRows(files);
   const settings = [...new Set(rows.map((r) => r.setting))];
   const groups = [...new Set(rows.map((r) => `${r.model}|${r.attack}`))];
   console.log(`| model | attack | No Defense ASR | No Defense CA | ${settings.map((s) => `${s} ASR | ${s} CA`).join(' | ')} |`);
@@ -66,20 +105,25 @@ function defenses(files: string[]): void {
       const sr = of.filter((r) => r.setting === s);
       return `${meanStd(sr.map((r) => r.after.asr))} | ${meanStd(sr.map((r) => r.after.ca))}`;
     });
-    console.log(`| ${model} | ${attack} | ${meanStd([...bySeed.values()].map((b) => b.asr))} | ${meanStd([...bySeed.values()].map((b) => b.ca))} | ${cells.join(' | ')} |`);
+    console.log(
+      `| ${model} | ${attack} | ${meanStd([...bySeed.values()].map((b) => b.asr))} | ${meanStd([...bySeed.values()].map((b) => b.ca))} | ${cells.join(' | ')} |`,
+    );
   }
   const seconds = settings.map((s) => {
     const t = rows.filter((r) => r.setting === s).map((r) => r.seconds);
     return `${s} ${(t.reduce((a, b) => a + b, 0) / Math.max(1, t.length)).toFixed(0)} s`;
   });
   const dates = rows.map((r) => r.date).sort();
-  console.log(`\nMean wall time per defense run: ${seconds.join(', ')}. Runs ${dates[0]?.slice(0, 10)} to ${dates[dates.length - 1]?.slice(0, 10)} on ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}).`);
+  console.log(
+    `\nMean wall time per defense run: ${seconds.join(', ')}. Runs ${dates[0]?.slice(0, 10)} to ${dates[dates.length - 1]?.slice(0, 10)} on ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}).`,
+  );
 }
 
 const [kind, ...inputs] = process.argv.slice(2);
 if (kind === 'attacks') attacks(inputs);
 else if (kind === 'defenses') defenses(inputs);
+else if (kind === 'study') study(inputs);
 else {
-  console.error('usage: npx tsx scripts/tables.ts attacks RUN... | defenses RESULTS.jsonl...');
+  console.error('usage: npx tsx scripts/tables.ts attacks RUN... | defenses RESULTS.jsonl... | study RESULTS.jsonl...');
   process.exit(2);
 }

@@ -35,7 +35,7 @@ describe('npm pack, installed into an empty folder', { skip, timeout: 20 * 60_00
       path.join(app, 'package.json'),
       JSON.stringify({ name: 'pack-check', private: true, allowScripts: { kwshield: true, 'better-sqlite3': true, esbuild: true } }),
     );
-    const env = { ...process.env, npm_config_build_from_source: 'true', npm_config_audit: 'false', npm_config_fund: 'false' };
+    const env: NodeJS.ProcessEnv = { ...process.env, npm_config_build_from_source: 'true', npm_config_audit: 'false', npm_config_fund: 'false' };
     if (!env.npm_config_nodedir && existsSync('/usr/include/node/node_api.h')) env.npm_config_nodedir = '/usr';
     const installed = sh('npm', ['install', path.join(work, tarball)], app, env);
     assert.equal(installed.code, 0, installed.out.slice(-4000));

@@ -39,6 +39,11 @@ export const fineTuneOptionSpecs = {
   holdout: { type: 'number', default: 0.2, min: 0, max: 0.9, help: 'share of the clean clips kept aside for checks and choices (stratified)' },
   labelSmoothing: { type: 'number', default: 0, min: 0, max: 0.9, help: 'label smoothing of the cross-entropy' },
   mixup: { type: 'boolean', default: false, help: 'MixUp with lambda ~ Beta(1, 1) on every batch (NFT uses it)' },
+  augment: {
+    type: 'boolean',
+    default: false,
+    help: "the victim's training augmentation on every fit batch: a time shift of up to 50 ms and light noise (BackdoorBench fine-tunes with its train-time augmentation too)",
+  },
   clipNorm: { type: 'number', default: 0, min: 0, help: 'clip the global gradient norm to this (0: off)' },
 } as const satisfies OptionSpecs;
 
@@ -58,6 +63,7 @@ export function fineTuneSettings(o: Record<string, OptionValue>): FineTuneSettin
     select: o.select as FineTuneSettings['select'],
     labelSmoothing: o.labelSmoothing as number,
     mixup: o.mixup === true,
+    augment: o.augment === true,
   };
 }
 

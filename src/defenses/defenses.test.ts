@@ -10,8 +10,8 @@ import { createRng } from '../data/rng.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { BatchNorm2d, Conv2d, Linear, Module, recalibrateBatchNorm } from '../nn/index.ts';
 import { avgPool2d, manualSeed, memory, type Tensor, tensor, tidy } from '../torch/index.ts';
-import { epochBatches, getDefense, holdoutIndices, type ModelInfo } from './index.ts';
 import { withStepBudget } from './fine-tune.ts';
+import { epochBatches, getDefense, holdoutIndices, type ModelInfo } from './index.ts';
 
 const work = mkdtempSync(path.join(tmpdir(), 'kws-defenses-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -123,6 +123,30 @@ describe('defenses', () => {
       disposeFeatureSet(clean);
     });
   }
+
+  it('augment: the fit batches are shifted and noised (weights differ from a run without), reproducibly, with no tensor left behind', async () => {
+    const clean = toySet(60, 2);
+    const runOnce = async (augment: boolean) => {
+      const model = toyModel(4);
+      const spec = getDefense('gnft');
+      await spec.run(model, clean, {
+        options: { ...spec.recipes.default, ...quick, augment },
+        seed: 5,
+        model: { ...info, timeAxis: { kind: 'features', stepsPerSecond: 100 } },
+      });
+      const weights = weightsOf(model);
+      model.dispose();
+      return weights;
+    };
+    const plain = await runOnce(false);
+    const first = await runOnce(true);
+    const live = memory().liveTensors;
+    const second = await runOnce(true);
+    assert.equal(memory().liveTensors, live, 'no tensor left behind');
+    assert.deepEqual(second, first, 'the same seed gives the same augmented batches');
+    assert.notDeepEqual(first, plain, 'augmentation changed what the defense saw');
+    disposeFeatureSet(clean);
+  });
 
   it("fp prunes the last conv layer's least active channels and the mask survives fine-tuning", async () => {
     const clean = toySet(60, 2);

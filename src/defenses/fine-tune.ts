@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeJsonAtomic } from '../data/atomic.ts';
+import { augmentBatch, batchShift, defaultTimeAxis, type InputTimeAxis, lightAugment } from '../data/augment.ts';
 import { batchIndices, type FeatureSet, gatherBatch } from '../data/feature-set.ts';
 import { createRng, deriveSeed, type Rng } from '../data/rng.ts';
 import { accuracyAndLoss } from '../models/predict.ts';
@@ -61,6 +62,12 @@ export interface FineTuneSettings {
    * own loss is ~0 (NFT uses it for the same reason).
    */
   mixup: boolean;
+  /**
+   * The victim's own light augmentation (src/data/augment.ts: time shift and noise) on every fit batch,
+   * made once per batch so GN-FT's two passes see the same clips. A few clean clips are memorised within
+   * tens of steps; shifted, noisy copies keep the fit set from shrinking to a point.
+   */
+  augment: boolean;
 }
 
 /** The MixUp loss of one batch: x~ = l x + (1 - l) x[perm], l CE(f(x~), y) + (1 - l) CE(f(x~), y[perm]). */
@@ -103,6 +110,8 @@ export interface FineTuneOptions {
   progress?: DefenseProgress;
   checkpointDir?: string;
   resume?: boolean;
+  /** what dim 1 of an input is (for `augment`'s shift in seconds and its noise); default: MFCC frames every 10 ms */
+  timeAxis?: InputTimeAxis;
 }
 
 export interface FineTuneResult {
@@ -184,6 +193,7 @@ export async function fineTune(model: KwsModel, fit: FeatureSet, holdout: Featur
   const s = withStepBudget(o.settings, fit.size);
   if (s.select !== 'last' && !holdout) throw new Error(`fine-tuning with select=${s.select} needs a clean hold-out; set holdout above 0`);
   const optimizer = makeOptimizer(model, s);
+  const timeAxis = o.timeAxis ?? defaultTimeAxis;
   const schedule = s.schedule === 'cosine' ? cosineSchedule(s.lr, s.epochs) : constantSchedule(s.lr);
   const files = o.checkpointDir
     ? {
@@ -232,7 +242,9 @@ export async function fineTune(model: KwsModel, fit: FeatureSet, holdout: Featur
         optimizer.zeroGrad();
         // The batch (and its MixUp) is made once: GN-FT's step calls lossFn twice on the same batch.
         const loss = tidy(() => {
-          const { x, y } = gatherBatch(fit, batches[b]);
+          const batch = gatherBatch(fit, batches[b]);
+          const x = s.augment ? augmentBatch(batch.x, lightAugment, timeAxis, batchShift(lightAugment, timeAxis, epoch, b)) : batch.x;
+          const y = batch.y;
           return o.step(
             optimizer,
             s.mixup ? mixupLoss(model, x, y, mixRng, s.labelSmoothing) : () => crossEntropy(model.forward(x), y, { labelSmoothing: s.labelSmoothing }),

@@ -130,6 +130,7 @@ export const fp: DefenseSpec = {
         afterStep: () => applyMask(model, accepted),
         progress: ctx.progress,
         checkpointDir: ctx.checkpointDir,
+        timeAxis: ctx.model.timeAxis,
         resume: ctx.resume,
       });
       applyMask(model, accepted);

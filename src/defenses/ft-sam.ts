@@ -55,6 +55,7 @@ export const ftSam: DefenseSpec = {
         seed: ctx.seed,
         progress: ctx.progress,
         checkpointDir: ctx.checkpointDir,
+        timeAxis: ctx.model.timeAxis,
         resume: ctx.resume,
       });
       return finish(ftSam, model, clean, p, result.epochs, { chosenEpoch: result.chosenEpoch, steps: result.steps });

@@ -28,6 +28,7 @@ export const ft: DefenseSpec = {
         seed: ctx.seed,
         progress: ctx.progress,
         checkpointDir: ctx.checkpointDir,
+        timeAxis: ctx.model.timeAxis,
         resume: ctx.resume,
       });
       return finish(ft, model, clean, p, result.epochs, { chosenEpoch: result.chosenEpoch, steps: result.steps });

@@ -63,6 +63,7 @@ export const gnft: DefenseSpec = {
         seed: ctx.seed,
         progress: ctx.progress,
         checkpointDir: ctx.checkpointDir,
+        timeAxis: ctx.model.timeAxis,
         resume: ctx.resume,
       });
       return finish(gnft, model, clean, p, result.epochs, { chosenEpoch: result.chosenEpoch, steps: result.steps });

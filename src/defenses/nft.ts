@@ -238,6 +238,7 @@ export const nft: DefenseSpec = {
             seed: ctx.seed,
             progress: ctx.progress,
             checkpointDir: ctx.checkpointDir,
+            timeAxis: ctx.model.timeAxis,
             resume: ctx.resume,
           }),
       );

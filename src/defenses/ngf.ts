@@ -454,6 +454,7 @@ export const ngf: DefenseSpec = {
         seed: ctx.seed,
         progress: ctx.progress,
         checkpointDir: ctx.checkpointDir,
+        timeAxis: ctx.model.timeAxis,
         resume: ctx.resume,
       });
       return finish(ngf, model, clean, p, result.epochs, {

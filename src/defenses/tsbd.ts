@@ -411,6 +411,7 @@ export const tsbd: DefenseSpec = {
         seed: ctx.seed,
         progress: ctx.progress,
         checkpointDir: ctx.checkpointDir,
+        timeAxis: ctx.model.timeAxis,
         resume: ctx.resume,
       });
       return finish(tsbd, model, clean, p, [...unlearning.epochs, ...result.epochs], {

@@ -2,6 +2,7 @@
 // nothing else. The type makes that true: CleanData holds features and labels of clean training clips,
 // no path, no data set, no test split, no trigger. Every choice a defense makes (a pruning threshold, a
 // checkpoint, a stopping point) is made on a hold-out part of that clean data.
+import type { InputTimeAxis } from '../data/augment.ts';
 import type { FeatureSet } from '../data/feature-set.ts';
 import type { OptionSpecs, OptionValue } from '../data/options.ts';
 import type { KwsModel } from '../models/registry.ts';
@@ -15,6 +16,8 @@ export interface ModelInfo {
   name: string;
   /** paths of the neuron layers, in forward order (specs/models.md "Neurons") */
   neuronLayers: string[];
+  /** what dim 1 of the model's input is (from its front-end); fine-tuning's `augment` shifts and noises along it */
+  timeAxis?: InputTimeAxis;
 }
 
 export interface DefenseProgress {

@@ -23,7 +23,7 @@ import { manualSeed, zeros } from '../torch/index.ts';
 import { triggeredSet } from './attack-run.ts';
 import { defaultCacheDir } from './data-splits.ts';
 import { derBetween, evaluateBackdoor } from './evaluate.ts';
-import { prepareRunFolder } from './train-run.ts';
+import { prepareRunFolder, timeAxisOf } from './train-run.ts';
 
 export type DefenseRecipe = 'default' | 'paper';
 
@@ -143,7 +143,7 @@ export async function defendRun(o: DefendRunOptions): Promise<DefendRunResult> {
   let probe: Awaited<ReturnType<typeof measure>> | undefined;
   try {
     const spec = getModelSpec(manifest.model);
-    const info = { name: spec.name, neuronLayers: spec.neuronLayers(model) };
+    const info = { name: spec.name, neuronLayers: spec.neuronLayers(model), timeAxis: timeAxisOf(getFrontEnd(manifest.frontEnd)) };
     const problem = defense.modelProblem?.(model, info);
     if (problem) throw new DefendRunError(problem);
     // Bad options fail here, before any clip is read.

@@ -5,27 +5,11 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeJsonAtomic } from '../data/atomic.ts';
+import { type Augment, augmentBatch, batchShift, defaultTimeAxis, type InputTimeAxis, lightAugment } from '../data/augment.ts';
 import { batchIndices, type FeatureSet, gatherBatch } from '../data/feature-set.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { adam, adamW, applySchedule, clipGradNorm, constantSchedule, cosineSchedule, type Optimizer, type Schedule } from '../nn/index.ts';
-import {
-  add,
-  argmax,
-  backward,
-  crossEntropy,
-  dispose,
-  eq,
-  keep,
-  manualSeed,
-  mean,
-  mul,
-  noGrad,
-  randnLike,
-  roll,
-  sqrt,
-  type Tensor,
-  tidy,
-} from '../torch/index.ts';
+import { argmax, backward, crossEntropy, dispose, eq, keep, manualSeed, noGrad, type Tensor, tidy } from '../torch/index.ts';
 import { loadSafetensors, saveSafetensors } from '../torch/io/safetensors.ts';
 import { evaluate } from './evaluate.ts';
 
@@ -49,31 +33,6 @@ export interface Recipe {
   augment: Augment | null;
 }
 
-/**
- * A random time shift (the same for every clip of a batch, wrapping around) and additive white noise.
- * Noise is given per input kind because one number cannot fit both: 0.05 is a light jitter on MFCC
- * values (tens of dB), but on the synthetic clips' waveforms (RMS 0.04) a std of 0.05 buried the
- * speech under noise louder than itself, which is how EAT trained before this split.
- */
-export interface Augment {
-  /** largest shift either way, in seconds */
-  timeShiftSeconds: number;
-  /** noise std on spectral features, in feature units */
-  featureNoise: number;
-  /** noise on waveforms, in dB below each clip's RMS (Infinity: none) */
-  waveformSnrDb: number;
-}
-
-/** What the time axis (dim 1) of a training batch is, so augmentation can work in seconds. */
-export interface InputTimeAxis {
-  kind: 'features' | 'waveform';
-  /** frames (or samples) per second along dim 1 */
-  stepsPerSecond: number;
-}
-
-/** Without a front-end to ask (trainRun asks via timeAxisOf): frames every 10 ms, as mfcc-16k, mfcc-44k and mfcc-kwt give them. */
-export const defaultTimeAxis: InputTimeAxis = { kind: 'features', stepsPerSecond: 100 };
-
 export const recipes: Record<RecipeName, Recipe> = {
   // specs/models.md: AdamW 1e-3, wd 1e-4, cosine, 30 epochs, batch 128, light augmentation, early stop on val accuracy.
   fast: {
@@ -89,7 +48,7 @@ export const recipes: Record<RecipeName, Recipe> = {
     warmupEpochs: 1,
     clipNorm: 0,
     // 50 ms either way (5 MFCC frames); noise 20 dB under the clip on waveforms.
-    augment: { timeShiftSeconds: 0.05, featureNoise: 0.05, waveformSnrDb: 20 },
+    augment: lightAugment,
   },
   // GN-FT paper protocol (attacks.md section 0): Adam 1e-4, batch 256, up to 300 epochs, patience 20 on loss.
   paper: {
@@ -126,6 +85,8 @@ export interface TrainingRecord {
   stoppedEarly: boolean;
   seconds: number;
 }
+
+export { type Augment, augmentBatch, defaultTimeAxis, type InputTimeAxis } from '../data/augment.ts';
 
 export interface TrainOptions {
   recipe?: RecipeName;
@@ -169,22 +130,6 @@ function makeOptimizer(model: KwsModel, recipe: Recipe): Optimizer {
 
 function makeSchedule(recipe: Recipe): Schedule {
   return recipe.schedule === 'cosine' ? cosineSchedule(recipe.lr, recipe.epochs) : constantSchedule(recipe.lr);
-}
-
-/** Light augmentation of a training batch [B, T, ...] (see Augment), shifted by `shift` steps along time. */
-export function augmentBatch(x: Tensor, aug: Augment, axis: InputTimeAxis, shift: number): Tensor {
-  const shifted = shift !== 0 && x.ndim >= 2 ? roll(x, [shift], [1]) : x;
-  if (axis.kind === 'features') return aug.featureNoise > 0 ? add(shifted, mul(randnLike(shifted), aug.featureNoise)) : shifted;
-  if (!Number.isFinite(aug.waveformSnrDb)) return shifted;
-  // Per-clip noise std = clip RMS / 10^(snr/20), with a floor so silent clips stay finite.
-  const rms = sqrt(mean(mul(shifted, shifted), [1], true)).clamp(1e-8);
-  return add(shifted, mul(randnLike(shifted), mul(rms, 10 ** (-aug.waveformSnrDb / 20))));
-}
-
-/** The shift of batch b in epoch `epoch`, in steps, in [-max, max]: fixed by (epoch, b) so a resumed run repeats it. */
-function batchShift(aug: Augment, axis: InputTimeAxis, epoch: number, b: number): number {
-  const max = Math.round(aug.timeShiftSeconds * axis.stepsPerSecond);
-  return max > 0 ? ((b * 7919 + epoch * 104729) % (2 * max + 1)) - max : 0;
 }
 
 function improved(monitor: Recipe['monitor'], value: number, best: number): boolean {
