@@ -70,6 +70,7 @@ function recipeOf(r: Row): string {
   const parts = [`${o.optimizer} lr ${o.lr}`, `batch ${o.batchSize}`, `${o.epochs} ep ${o.schedule}`, `BN ${o.batchNorm}`, `wd ${o.weightDecay}`];
   if (o.clipNorm) parts.push(`clip ${o.clipNorm}`);
   if (o.mixup) parts.push('mixup');
+  if (o.augment) parts.push('augment');
   if (r.defense === 'gnft') parts.push(`r ${o.r} ${o.normalization}`, `α ${o.alpha}`);
   return parts.join(', ');
 }
