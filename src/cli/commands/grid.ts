@@ -91,7 +91,7 @@ export function gridCommand(): Command {
         report(Boolean(o.json), { grid: manifest.grid.name, shard: `${shard.index}/${shard.count}`, jobs }, () =>
           [
             `grid ${manifest.grid.name}, shard ${shard.index}/${shard.count}: ${jobs.length} jobs, ${jobs.filter((j) => j.done).length} done`,
-            ...jobs.map((j) => `  ${j.id}  ${j.done ? 'done' : 'todo'}  ${j.label}`),
+            ...jobs.map((j) => `  ${j.id}  ${j.done ? 'done  ' : 'to run'}  ${j.label}`),
           ].join('\n'),
         );
         return;
