@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fft } from '../audio/fft.ts';
 import { type ClipEntry, loadClip, readSpeechCommands } from './speech-commands.ts';
 import { synthesizeSpeechCommands } from './synth.ts';
 
@@ -15,36 +16,6 @@ const HOP = 160;
 const BANDS = 32;
 const CEPSTRA = 13;
 const SEGMENTS = 5;
-
-function fftInPlace(re: Float64Array, im: Float64Array): void {
-  const n = re.length;
-  for (let i = 1, j = 0; i < n; i++) {
-    let bit = n >> 1;
-    for (; j & bit; bit >>= 1) j ^= bit;
-    j ^= bit;
-    if (i < j) {
-      [re[i], re[j]] = [re[j], re[i]];
-      [im[i], im[j]] = [im[j], im[i]];
-    }
-  }
-  for (let len = 2; len <= n; len <<= 1) {
-    const angle = (-2 * Math.PI) / len;
-    for (let i = 0; i < n; i += len) {
-      for (let k = 0; k < len / 2; k++) {
-        const wr = Math.cos(angle * k);
-        const wi = Math.sin(angle * k);
-        const a = i + k;
-        const b = a + len / 2;
-        const vr = re[b] * wr - im[b] * wi;
-        const vi = re[b] * wi + im[b] * wr;
-        re[b] = re[a] - vr;
-        im[b] = im[a] - vi;
-        re[a] += vr;
-        im[a] += vi;
-      }
-    }
-  }
-}
 
 const toMel = (f: number) => 2595 * Math.log10(1 + f / 700);
 const fromMel = (m: number) => 700 * (10 ** (m / 2595) - 1);
@@ -57,7 +28,7 @@ function logMelFrames(x: Float32Array): Float64Array[] {
     const re = new Float64Array(FFT_SIZE);
     const im = new Float64Array(FFT_SIZE);
     for (let i = 0; i < WINDOW; i++) re[i] = x[start + i] * hann[i];
-    fftInPlace(re, im);
+    fft(re, im);
     const bands = new Float64Array(BANDS);
     for (let b = 0; b < BANDS; b++) {
       let power = 1e-10;

@@ -2,6 +2,7 @@
 // or, for a waveform, a log-magnitude STFT spectrogram, drawn as a colour-mapped PNG that a figure places
 // on its axes. Colours come from Vega's own schemes so the image and the figure's legend agree.
 import * as vega from 'vega';
+import { fft } from '../audio/fft.ts';
 import { encodePng } from './png.ts';
 
 /** A picture to draw: `values[t * bins + b]`, time on x, bin on y (bin 0 at the bottom). */
@@ -23,37 +24,6 @@ export function featureGrid(values: Float32Array, frames: number, bins: number, 
   const binTitle = frontEnd.startsWith('logmel') ? 'mel bin' : 'MFCC coefficient';
   const valueTitle = frontEnd.startsWith('logmel') ? 'log-mel (dB)' : 'MFCC value';
   return { frames, bins, values, secondsPerFrame: seconds / frames, binTitle, yMax: bins, valueTitle };
-}
-
-/** In-place radix-2 FFT of (re, im), length a power of two. */
-function fft(re: Float64Array, im: Float64Array): void {
-  const n = re.length;
-  for (let i = 1, j = 0; i < n; i++) {
-    let bit = n >> 1;
-    for (; j & bit; bit >>= 1) j ^= bit;
-    j ^= bit;
-    if (i < j) {
-      [re[i], re[j]] = [re[j], re[i]];
-      [im[i], im[j]] = [im[j], im[i]];
-    }
-  }
-  for (let len = 2; len <= n; len <<= 1) {
-    const angle = (-2 * Math.PI) / len;
-    for (let i = 0; i < n; i += len) {
-      for (let k = 0; k < len / 2; k++) {
-        const wr = Math.cos(angle * k);
-        const wi = Math.sin(angle * k);
-        const a = i + k;
-        const b = a + len / 2;
-        const tr = re[b] * wr - im[b] * wi;
-        const ti = re[b] * wi + im[b] * wr;
-        re[b] = re[a] - tr;
-        im[b] = im[a] - ti;
-        re[a] += tr;
-        im[a] += ti;
-      }
-    }
-  }
 }
 
 /** Log-magnitude STFT (Hann window, 75% overlap) in dB; bins up to the Nyquist frequency. */
