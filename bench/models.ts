@@ -1,16 +1,30 @@
-// npx tsx bench/models.ts [-- --steps N --batch N --threads N --models a,b --layout channelsLast|contiguous --no-torch]
+// npx tsx bench/models.ts [-- --steps N --batch N --threads N --rounds N --models a,b --layout channelsLast|contiguous
+//                           --no-torch --no-default]
 // For every registered model: one AdamW training step and one eval forward on a random batch of the
 // model's input shape (2 warm-up runs, then the mean of N), beside the same work on the model's PyTorch
-// twin (bench/torch_models.py). One JSON line per case:
-// {"case":"<model>.train_step"|"<model>.eval_forward","batch","threads","ms_per_step","samples_per_s","torch_ms_per_step","ratio"}
-// (ratio = ours / PyTorch; < 1 is faster; both null without PyTorch), then a table of them on stderr.
+// twin (bench/torch_models.py). PyTorch runs at its best (same layout as ours, an allocator that keeps freed
+// memory: glibc told so or jemalloc, the faster per case; see torch-reference.ts) and once as installed
+// (glibc defaults, NCHW). Rounds alternate PyTorch and ours, model by model; medians are compared.
+// One JSON line per case:
+// {"case":"<model>.train_step"|"<model>.eval_forward","batch","threads","ms_per_step","samples_per_s",
+//  "torch_best_ms","torch_best_config","ratio","torch_default_ms","ratio_default"}
+// (ratio = ours / PyTorch at its best; < 1 is faster; null without PyTorch), then a table on stderr.
 import { parseArgs } from 'node:util';
 import { buildModel, getModelSpec, type MemoryLayout, modelNames } from '../src/models/index.ts';
 import { adamW } from '../src/nn/index.ts';
 import { trainStep } from '../src/nn/train-step.ts';
 import { crossEntropy, keep, manualSeed, memory, noGrad, randint, randn, setNumThreads, tidy } from '../src/torch/index.ts';
 import { timed } from './timing.ts';
-import { findTorchPython, noTorchPython, runTorchScript, type TorchRun, torchModelsScript } from './torch-reference.ts';
+import {
+  findTorchPython,
+  noTorchPython,
+  RoundTimes,
+  runTorchScript,
+  type TorchConfig,
+  torchDefault,
+  torchModelsScript,
+  tunedTorchConfigs,
+} from './torch-reference.ts';
 
 const { values } = parseArgs({
   options: {
@@ -19,12 +33,18 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     models: { type: 'string' },
     layout: { type: 'string', default: 'channelsLast' },
+    rounds: { type: 'string', default: '1' },
     'no-torch': { type: 'boolean', default: false },
+    'no-default': { type: 'boolean', default: false },
   },
 });
 const steps = Number(values.steps);
 const batch = Number(values.batch);
 const threads = Number(values.threads);
+const rounds = Number(values.rounds);
+for (const [name, v] of Object.entries({ steps, batch, threads, rounds })) {
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer, got '${values[name as keyof typeof values]}'`);
+}
 const classes = 10;
 const layout = values.layout as MemoryLayout;
 if (layout !== 'channelsLast' && layout !== 'contiguous') throw new Error(`--layout must be channelsLast or contiguous, got '${values.layout}'`);
@@ -36,19 +56,25 @@ interface Row {
   model: string;
   kind: 'train_step' | 'eval_forward';
   ms: number;
-  torchMs: number | null;
+  best: { ms: number; config: string } | null;
+  defaultMs: number | null;
 }
 
+const ratioOf = (ms: number, torchMs: number | null | undefined) => (torchMs ? round(ms / torchMs, 3) : null);
+
 function emit(row: Row): void {
-  const ratio = row.torchMs ? round(row.ms / row.torchMs, 3) : null;
   const line = {
     case: `${row.model}.${row.kind}`,
     batch,
     threads,
+    rounds,
     ms_per_step: round(row.ms, 2),
     samples_per_s: samplesPerS(row.ms),
-    torch_ms_per_step: row.torchMs,
-    ratio,
+    torch_best_ms: row.best ? round(row.best.ms, 2) : null,
+    torch_best_config: row.best ? `${row.best.config}, ${torchLayout}` : null,
+    ratio: ratioOf(row.ms, row.best?.ms),
+    torch_default_ms: row.defaultMs === null ? null : round(row.defaultMs, 2),
+    ratio_default: ratioOf(row.ms, row.defaultMs),
   };
   console.log(JSON.stringify(line));
 }
@@ -92,31 +118,62 @@ else if (!python) console.error(`PyTorch comparison skipped: ${noTorchPython}; o
 else console.error(`PyTorch: ${python} ${torchModelsScript}`);
 
 const torchLayout = layout === 'channelsLast' ? 'channels_last' : 'contiguous';
-const torchArgs = ['--batch', String(batch), '--steps', String(steps), '--threads', String(threads), '--layout', torchLayout];
+const torchArgs = ['--batch', String(batch), '--steps', String(steps), '--threads', String(threads)];
+const tuned = python ? tunedTorchConfigs(torchLayout) : [];
 const names = values.models ? values.models.split(',') : modelNames();
+const kinds: Row['kind'][] = ['train_step', 'eval_forward'];
 const rows: Row[] = [];
 for (const name of names) {
-  // One PyTorch run per model, right before ours, so that each pair is timed under the same machine load.
-  const reference: TorchRun | null = python ? runTorchScript(torchModelsScript, ['--models', name, ...torchArgs], python) : null;
-  if (reference && 'skipped' in reference) console.error(`PyTorch ${name}: ${reference.skipped}`);
-  for (const [kind, ms] of measure(name)) {
-    const torchMs = reference && 'cases' in reference ? (reference.cases.get(`${name}.${kind}`) ?? null) : null;
-    const row = { model: name, kind, ms, torchMs };
+  getModelSpec(name); // an unknown name fails here, before any timing
+  const times = new RoundTimes();
+  const runReference = (config: TorchConfig) => {
+    const run = runTorchScript(torchModelsScript, ['--models', name, ...torchArgs, '--layout', config.layout], python, config);
+    if ('skipped' in run) console.error(`PyTorch ${name} (${config.name}): ${run.skipped}`);
+    else times.add(config.name, run.cases);
+  };
+  if (python && !values['no-default']) runReference(torchDefault);
+  // Each round: PyTorch's tuned configurations, then ours, so that each pair is timed under the same load.
+  for (let r = 0; r < rounds; r++) {
+    for (const config of tuned) runReference(config);
+    times.add('ours', new Map([...measure(name)].map(([kind, ms]) => [`${name}.${kind}`, ms])));
+  }
+  for (const kind of kinds) {
+    const key = `${name}.${kind}`;
+    const row: Row = {
+      model: name,
+      kind,
+      ms: times.median('ours', key) as number,
+      best: times.best(
+        tuned.map((c) => c.name),
+        key,
+      ),
+      defaultMs: times.median(torchDefault.name, key),
+    };
     emit(row);
     rows.push(row);
   }
 }
 
-const fmt = (v: number | null, digits: number) => (v === null ? '-' : v.toFixed(digits));
-const cells = rows.map(({ model, kind, ms, torchMs }) => [
+const fmt = (v: number | null | undefined, digits: number) => (v === null || v === undefined ? '-' : v.toFixed(digits));
+const cells = rows.map(({ model, kind, ms, best, defaultMs }) => [
   model,
   kind,
-  fmt(ms, 2),
-  fmt(torchMs, 2),
-  fmt(torchMs ? ms / torchMs : null, 2),
+  fmt(ms, 0),
+  fmt(best?.ms, 0),
+  best?.config ?? '-',
+  fmt(ratioOf(ms, best?.ms), 2),
+  fmt(defaultMs, 0),
+  fmt(ratioOf(ms, defaultMs), 2),
   fmt(samplesPerS(ms), 1),
-  fmt(torchMs ? samplesPerS(torchMs) : null, 1),
+  fmt(best ? samplesPerS(best.ms) : null, 1),
 ]);
-console.error(`\nbatch ${batch}, ${threads} threads, layout ${layout}, mean of ${steps} after 2 warm-ups; ratio = ours / PyTorch (< 1: ours faster)`);
-console.error(table(['model', 'case', 'ours ms', 'PyTorch ms', 'ratio', 'ours samples/s', 'PyTorch samples/s'], cells));
+console.error(
+  `\nbatch ${batch}, ${threads} threads, layout ${layout}, median of ${rounds} round(s) of ${steps} steps after 2 warm-ups; ratio = ours / PyTorch (< 1: ours faster)`,
+);
+console.error(
+  table(
+    ['model', 'case', 'ours ms', 'PyTorch best ms', 'best config', 'ratio', 'PyTorch default ms', 'ratio', 'ours samples/s', 'PyTorch best samples/s'],
+    cells,
+  ),
+);
 console.error(`live tensors at exit: ${memory().liveTensors}`);

@@ -1,7 +1,11 @@
-// npm run bench [-- --steps N --batch N --threads N --no-torch]
-// The project's ResNet training step (Adam), GN-FT step (SGD momentum) and eval forward, beside the
-// PyTorch reference run in the same invocation. One JSON line per case:
-// {"case","ms_per_step","torch_ms_per_step","ratio"} (ratio = ours / PyTorch; < 1 is faster).
+// npm run bench [-- --steps N --batch N --threads N --rounds N --layout channelsLast|contiguous --no-torch --no-default]
+// The project's ResNet training step (Adam), GN-FT step (SGD momentum) and eval forward, beside the shared
+// PyTorch reference (../shared/peers/torch_reference.py) in the same invocation. PyTorch runs at its best (the
+// model in the same layout as ours, and an allocator that keeps freed memory: glibc told so, or jemalloc when
+// installed; the faster per case) and, once, as installed (glibc defaults, NCHW). Rounds alternate PyTorch
+// and ours; each side's median over rounds is compared. One JSON line per case:
+// {"case","ms_per_step","torch_best_ms","torch_best_config","ratio","torch_default_ms","ratio_default"}
+// (ratio = ours / PyTorch at its best; < 1 is faster), then a table on stderr.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -11,25 +15,43 @@ import { adam, sgd } from '../src/nn/index.ts';
 import { trainStep } from '../src/nn/train-step.ts';
 import { crossEntropy, keep, manualSeed, memory, noGrad, randint, randn, setNumThreads, type Tensor, tidy } from '../src/torch/index.ts';
 import { timed } from './timing.ts';
-import { runTorchReference } from './torch-reference.ts';
+import {
+  findTorchPython,
+  noTorchPython,
+  RoundTimes,
+  referenceArgs,
+  referenceScript,
+  runTorchScript,
+  type TorchConfig,
+  torchDefault,
+  tunedTorchConfigs,
+} from './torch-reference.ts';
 
 const { values } = parseArgs({
   options: {
     steps: { type: 'string', default: '5' },
     batch: { type: 'string', default: '256' },
     threads: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
+    layout: { type: 'string', default: 'channelsLast' },
     'no-torch': { type: 'boolean', default: false },
-    layout: { type: 'string', default: 'both' },
+    'no-default': { type: 'boolean', default: false },
   },
 });
 const steps = Number(values.steps);
 const batch = Number(values.batch);
 const threads = Number(values.threads);
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
+const rounds = Number(values.rounds);
+for (const [name, v] of Object.entries({ steps, batch, threads, rounds })) {
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer, got '${values[name as keyof typeof values]}'`);
+}
 type Layout = 'contiguous' | 'channelsLast';
+const layout = values.layout as Layout;
+if (layout !== 'channelsLast' && layout !== 'contiguous') throw new Error(`--layout must be channelsLast or contiguous, got '${values.layout}'`);
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const caseNames = ['resnet.train_step.adam', 'resnet.gnft_step.sgd', 'resnet.eval_forward'];
 
-function measureResNet(layout: Layout): Map<string, number> {
+function measureResNet(): Map<string, number> {
   manualSeed(0);
   const model = new ResNet().train();
   let x: Tensor = keep(randn([batch, 1, 101, 40]));
@@ -65,33 +87,80 @@ function measureResNet(layout: Layout): Map<string, number> {
   return out;
 }
 
-function emit(row: Record<string, unknown>): void {
-  console.log(JSON.stringify(row));
-}
+const round2 = (v: number | null) => (v === null ? null : Math.round(v * 100) / 100);
+const ratio = (a: number | null, b: number | null) => (a !== null && b ? Math.round((a / b) * 1000) / 1000 : null);
 
 setNumThreads(threads);
-const reference = values['no-torch'] ? { skipped: '--no-torch' } : runTorchReference(repoRoot, { threads, steps, batch });
-if ('skipped' in reference) console.error(`PyTorch reference skipped: ${reference.skipped}`);
-else console.error(`PyTorch reference: ${reference.python}`);
+const python = values['no-torch'] ? null : findTorchPython();
+const script = referenceScript(repoRoot);
+const torchWhy = values['no-torch']
+  ? '--no-torch'
+  : !python
+    ? noTorchPython
+    : !script
+      ? 'shared/peers/torch_reference.py not found beside the repository'
+      : null;
+if (torchWhy) console.error(`PyTorch reference skipped: ${torchWhy}`);
+else console.error(`PyTorch reference: ${python} ${script}`);
 
-const layouts: Layout[] = values.layout === 'both' ? ['contiguous', 'channelsLast'] : [values.layout as Layout];
-const ours = new Map<Layout, Map<string, number>>();
-for (const layout of layouts) ours.set(layout, measureResNet(layout));
+const torchLayout = layout === 'channelsLast' ? 'channels_last' : 'contiguous';
+const tuned = torchWhy ? [] : tunedTorchConfigs(torchLayout);
+const times = new RoundTimes();
+const opts = { threads, steps, batch };
+function runReference(config: TorchConfig): void {
+  const run = runTorchScript(script as string, referenceArgs(opts, config), python, config);
+  if ('skipped' in run) console.error(`PyTorch ${config.name}: ${run.skipped}`);
+  else times.add(config.name, run.cases);
+}
+if (!torchWhy && !values['no-default']) {
+  console.error('PyTorch as installed (once; it is the slow one) ...');
+  runReference(torchDefault);
+}
+for (let r = 1; r <= rounds; r++) {
+  console.error(`round ${r}/${rounds}: PyTorch ${tuned.map((c) => c.name).join(', ') || '(skipped)'}, then ours ...`);
+  for (const config of tuned) runReference(config);
+  times.add('ours', measureResNet());
+}
 
-for (const [layout, cases] of ours) {
-  for (const [name, ms] of cases) {
-    const torchMs = 'cases' in reference ? reference.cases.get(name) : undefined;
-    emit({
-      case: layout === 'contiguous' ? name : `${name}.channels_last`,
+const tunedNames = tuned.map((c) => c.name);
+const rows: string[][] = [];
+for (const name of caseNames) {
+  const ours = times.median('ours', name);
+  const best = times.best(tunedNames, name);
+  const byDefault = times.median(torchDefault.name, name);
+  console.log(
+    JSON.stringify({
+      case: layout === 'contiguous' ? `${name}.contiguous` : name,
       batch,
       threads,
-      ms_per_step: Math.round(ms * 100) / 100,
-      torch_ms_per_step: torchMs ?? null,
-      ratio: torchMs ? Math.round((ms / torchMs) * 1000) / 1000 : null,
-    });
-  }
-  const train = cases.get('resnet.train_step.adam') as number;
-  const gnft = cases.get('resnet.gnft_step.sgd') as number;
-  emit({ case: `resnet.gnft_over_train${layout === 'contiguous' ? '' : '.channels_last'}`, ratio: Math.round((gnft / train) * 1000) / 1000 });
+      rounds,
+      ms_per_step: round2(ours),
+      torch_best_ms: round2(best?.ms ?? null),
+      torch_best_config: best ? `${best.config}, ${torchLayout}` : null,
+      ratio: ratio(ours, best?.ms ?? null),
+      torch_default_ms: round2(byDefault),
+      ratio_default: ratio(ours, byDefault),
+    }),
+  );
+  const cell = (v: number | null, digits = 0) => (v === null ? '-' : v.toFixed(digits));
+  rows.push([
+    name,
+    cell(ours),
+    cell(best?.ms ?? null),
+    best?.config ?? '-',
+    cell(ratio(ours, best?.ms ?? null), 2),
+    cell(byDefault),
+    cell(ratio(ours, byDefault), 2),
+  ]);
 }
-console.error(`live tensors at exit: ${memory().liveTensors}`);
+const gnftOverTrain = ratio(times.median('ours', 'resnet.gnft_step.sgd'), times.median('ours', 'resnet.train_step.adam'));
+console.log(JSON.stringify({ case: 'resnet.gnft_over_train', ratio: gnftOverTrain }));
+
+const header = ['case', 'ours ms', 'PyTorch best ms', 'best config', 'ratio', 'PyTorch default ms', 'ratio'];
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+const line = (cells: string[]) => cells.map((c, i) => (i === 0 || i === 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+console.error(
+  `\nbatch ${batch}, ${threads} threads, ours in ${layout}, median of ${rounds} rounds of ${steps} steps after 2 warm-ups; ratio = ours / PyTorch (< 1: ours faster)`,
+);
+console.error([line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n'));
+console.error(`GN-FT step / our train step: ${gnftOverTrain}; live tensors at exit: ${memory().liveTensors}`);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages kwshield needs (Debian/Ubuntu): libtorch (unless $LIBTORCH points to
-# one) with OpenBLAS, and espeak-ng (the synthetic Speech Commands voices). With --bench it adds python3-torch and
-# python3-torchaudio, used only by the side-by-side benchmark and to remake reference fixtures. With --test it adds
+# one) with OpenBLAS, and espeak-ng (the synthetic Speech Commands voices). With --bench it adds python3-torch,
+# python3-torchaudio and libjemalloc2, used only by the side-by-side benchmark and to remake reference fixtures. With --test it adds
 # Debian's chromium, in which the report's end-to-end test renders report.html (the test skips without it).
 # As root with apt it installs what is missing; otherwise it prints the exact command and fails.
 set -euo pipefail
@@ -14,7 +14,10 @@ command -v espeak-ng >/dev/null 2>&1 || packages+=(espeak-ng)
 if [ -z "${LIBTORCH:-}" ] && ! ls /usr/lib/*/openblas-pthread/libblas.so.3 >/dev/null 2>&1; then packages+=(libopenblas0-pthread); fi
 for flag in "$@"; do
   case "$flag" in
-    --bench) /usr/bin/python3 -c 'import torch, torchaudio' >/dev/null 2>&1 || packages+=(python3-torch python3-torchaudio) ;;
+    --bench)
+      /usr/bin/python3 -c 'import torch, torchaudio' >/dev/null 2>&1 || packages+=(python3-torch python3-torchaudio)
+      # jemalloc: one of the allocators the benchmark gives PyTorch so that it runs at its best
+      ls /usr/lib/*/libjemalloc.so.2 >/dev/null 2>&1 || packages+=(libjemalloc2) ;;
     --test) [ -x /usr/bin/chromium ] || packages+=(chromium) ;;
     *) echo "setup-system.sh: unknown option $flag (use --bench and/or --test)" >&2; exit 2 ;;
   esac

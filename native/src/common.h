@@ -45,9 +45,12 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
   Napi::Value IsChannelsLast(const Napi::CallbackInfo& info);
   Napi::Value SameStorage(const Napi::CallbackInfo& info);
   Napi::Value Assign(const Napi::CallbackInfo& info);
+  // tells V8 this handle holds its bytes, so that forgetting it builds GC pressure (see tensor.cc)
+  Napi::Value ReportToGc(const Napi::CallbackInfo& info);
 
   at::Tensor tensor_;
-  int64_t accounted_ = 0;  // bytes reported to V8 and to the live counters
+  int64_t accounted_ = 0;  // bytes counted in the live counters
+  bool reportedToGc_ = false;  // accounted_ also reported to V8 as external memory
 };
 
 // Live-tensor accounting over every handle (exposed as native.memory()).
@@ -67,5 +70,6 @@ at::ScalarType DtypeFromTypedArray(napi_typedarray_type type);
 void InitOps(Napi::Env env, Napi::Object exports);
 void InitAutograd(Napi::Env env, Napi::Object exports);
 void InitAllocator(Napi::Env env, Napi::Object exports);
+void InitProfiler(Napi::Env env, Napi::Object exports);
 
 }  // namespace kw

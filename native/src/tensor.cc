@@ -10,6 +10,11 @@ Napi::FunctionReference* tensorConstructor = nullptr;
 MemoryStats stats;
 // Bytes freed by GC finalizers, which may not call back into V8; reported at the next Wrap.
 int64_t pendingExternalRelease = 0;
+// Only tensors no tidy() scope will free are reported to V8 as external memory (TensorHandle::ReportToGc,
+// called from JS when a tensor is made outside every scope, kept, or returned past the outermost one). Why:
+// reporting every activation (hundreds of MB per training step, freed by scopes moments later) made V8 run
+// concurrent major GCs all through training, on the same 2 cores as libtorch's threads: about 10% of a
+// ResNet step on the 2-core VM (2026-12-02, bench/profile.ts). Scoped tensors never need the GC's help.
 
 int64_t BytesOf(const at::Tensor& t) { return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0; }
 
@@ -94,6 +99,7 @@ Napi::Function TensorHandle::Define(Napi::Env env) {
     InstanceMethod<&TensorHandle::IsContiguous>("isContiguous"),
     InstanceMethod<&TensorHandle::IsChannelsLast>("isChannelsLast"),
     InstanceMethod<&TensorHandle::SameStorage>("sameStorage"),
+    InstanceMethod<&TensorHandle::ReportToGc>("reportToGc"),
   });
   tensorConstructor = new Napi::FunctionReference(Napi::Persistent(ctor));
   return ctor;
@@ -124,7 +130,14 @@ TensorHandle::TensorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Te
   stats.liveTensors += 1;
   stats.liveBytes += accounted_;
   if (stats.liveBytes > stats.peakBytes) stats.peakBytes = stats.liveBytes;
-  if (accounted_ > 0) Napi::MemoryManagement::AdjustExternalMemory(info.Env(), accounted_);
+}
+
+Napi::Value TensorHandle::ReportToGc(const Napi::CallbackInfo& info) {
+  if (!Disposed() && !reportedToGc_ && accounted_ > 0) {
+    Napi::MemoryManagement::AdjustExternalMemory(info.Env(), accounted_);
+    reportedToGc_ = true;
+  }
+  return info.Env().Undefined();
 }
 
 TensorHandle::~TensorHandle() {
@@ -133,7 +146,7 @@ TensorHandle::~TensorHandle() {
     stats.liveBytes -= accounted_;
     // The finalizer may run inside GC, where calling back into V8 is not allowed; V8's view of
     // external memory is corrected at the next Wrap instead.
-    pendingExternalRelease += accounted_;
+    if (reportedToGc_) pendingExternalRelease += accounted_;
     tensor_.reset();
   }
 }
@@ -143,7 +156,8 @@ void TensorHandle::Release() {
   tensor_.reset();
   stats.liveTensors -= 1;
   stats.liveBytes -= accounted_;
-  if (accounted_ > 0) Napi::MemoryManagement::AdjustExternalMemory(Env(), -accounted_);
+  if (reportedToGc_) Napi::MemoryManagement::AdjustExternalMemory(Env(), -accounted_);
+  reportedToGc_ = false;
   accounted_ = 0;
 }
 

@@ -12,6 +12,7 @@ import {
   manualSeed,
   memory,
   noGrad,
+  profileOps,
   randint,
   randn,
   type Tensor,
@@ -133,6 +134,25 @@ describe('model zoo', () => {
     assert.equal(smallCnnFlatSize([1, 101, 40]), 3072);
     assert.equal(smallCnnFlatSize([1, 32, 40]), 896);
     assert.equal(smallCnnFlatSize([1, 32, 13]), 224);
+  });
+
+  it('resnet and smallcnn in channels_last train without converting an activation between layouts', () => {
+    // A one-input-channel stem weight is "contiguous" in both layouts; given NCHW strides it made oneDNN
+    // run the stem in NCHW and convert its output back before every later conv (2026-12-02, issue 13).
+    for (const name of ['resnet', 'smallcnn']) {
+      const model = buildModel(name, { classes }, 'channelsLast').train();
+      const optimizer = adamW(model.parameters());
+      const { ops } = tidy(() => profileOps(() => trainStep(optimizer, () => crossEntropy(model.forward(randomInput(name)), labels())), { withShapes: true }));
+      // a conv (forward or backward) handed an activation (leading dim: the batch of 2) in the other layout
+      const conversions = ops.filter((o) => /^aten::contiguous \[2, \d+, \d+, \d+\].* <- aten::(_convolution|convolution_backward)$/.test(o.name));
+      assert.deepEqual(
+        conversions.map((o) => o.name),
+        [],
+        `${name}: activations converted between layouts`,
+      );
+      optimizer.dispose();
+      model.dispose();
+    }
   });
 
   it('smallcnn: channels_last and contiguous weights give the same logits', () => {

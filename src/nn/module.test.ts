@@ -3,8 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { loadSafetensors, memory, noGrad, ones, randn, saveSafetensors, tidy } from '../torch/index.ts';
-import { BatchNorm1d, BatchNorm2d, Conv2d, Dropout, LayerNorm, Linear, Module, Sequential, withFrozenBatchNormStats } from './index.ts';
+import { crossEntropy, dispose, keep, loadSafetensors, memory, noGrad, ones, randn, saveSafetensors, tensor, tidy } from '../torch/index.ts';
+import { adam, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, LayerNorm, Linear, Module, Sequential, withFrozenBatchNormStats } from './index.ts';
+import { trainStep } from './train-step.ts';
 
 class Tiny extends Module {
   conv = new Conv2d(1, 4, 3, { padding: 1 });
@@ -131,6 +132,25 @@ describe('Module', () => {
     before.forEach((v, i) => assert.ok(Math.abs(v - after[i]) < 1e-5));
     m.dispose();
     x.dispose();
+  });
+
+  it('1,000 channels_last training steps (conv, BN, Adam) keep the live tensor count constant', () => {
+    const net = new Sequential(new Conv2d(1, 4, 3, { padding: 1 }), new BatchNorm2d(4)).channelsLast().train();
+    const head = new Linear(4 * 8 * 8, 3);
+    const optimizer = adam([...net.parameters(), ...head.parameters()], { lr: 1e-3 });
+    const x = keep(randn([2, 1, 8, 8]).contiguous('channelsLast'));
+    const y = keep(tensor([0, 2], undefined, { dtype: 'int64' }));
+    const step = () => trainStep(optimizer, () => crossEntropy(head.forward(net.forward(x).flatten(1)), y));
+    step();
+    const before = memory();
+    for (let i = 0; i < 1000; i++) step();
+    const after = memory();
+    assert.equal(after.liveTensors, before.liveTensors);
+    assert.equal(after.liveBytes, before.liveBytes);
+    optimizer.dispose();
+    net.dispose();
+    head.dispose();
+    dispose(x, y);
   });
 
   it('channelsLast and dispose leave no tensor behind', () => {

@@ -1,7 +1,7 @@
 // Module: parameters and buffers found by walking an object's fields (tinygrad-style), named with
 // PyTorch's dotted paths so that state dicts line up with a PyTorch model of the same architecture.
 import { copyInPlace, noGrad, type Tensor, tidy, toDevice } from '../torch/index.ts';
-import { contiguous } from '../torch/ops/shape.ts';
+import { cloneAs } from '../torch/ops/shape.ts';
 
 const bufferTensors = new WeakSet<Tensor>();
 
@@ -164,9 +164,12 @@ export abstract class Module {
     return this;
   }
 
-  /** Stores 4-D weights in channels_last layout (faster 2-D convolutions on CPU with oneDNN). */
+  /**
+   * Stores 4-D weights in channels_last layout (faster 2-D convolutions on CPU with oneDNN), with
+   * channels_last strides even for a one-input-channel stem, as PyTorch's `.to(memory_format=...)`.
+   */
   channelsLast(): this {
-    this.remapTensors((t) => (t.ndim === 4 ? contiguous(t, 'channelsLast') : t.clone()));
+    this.remapTensors((t) => (t.ndim === 4 ? cloneAs(t, 'channelsLast') : t.clone()));
     return this;
   }
 

@@ -31,7 +31,21 @@ export const isMissing = (f: FigureOrMissing): f is MissingFigure => 'missing' i
 
 const noDefenseColour = '#d62728';
 // Thirteen after No Defense's red, so the demo's ten defense settings never share a colour.
-export const defenseColours = ['#1f77b4', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2', '#bcbd22', '#7f7f7f', '#393b79', '#637939', '#8c6d31', '#7b4173'];
+export const defenseColours = [
+  '#1f77b4',
+  '#2ca02c',
+  '#9467bd',
+  '#ff7f0e',
+  '#17becf',
+  '#8c564b',
+  '#e377c2',
+  '#bcbd22',
+  '#7f7f7f',
+  '#393b79',
+  '#637939',
+  '#8c6d31',
+  '#7b4173',
+];
 const shapes = ['circle', 'square', 'triangle-up', 'diamond', 'cross', 'triangle-down', 'triangle-right', 'triangle-left'];
 export const classColours = [
   '#4c78a8',

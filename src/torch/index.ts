@@ -10,6 +10,7 @@ export * from './ops/nn.ts';
 export * from './ops/reduce.ts';
 export * from './ops/shape.ts';
 export * from './ops/signal.ts';
+export { type OpProfile, profileOps } from './profile.ts';
 export { cudaAvailable, type Device, getNumThreads, manualSeed, resolveDevice, setNumThreads } from './runtime.ts';
 export { dispose, emptyCache, keep, type MemoryInfo, memory, resetPeakMemory, tidy } from './scope.ts';
 export { Tensor } from './tensor.ts';

@@ -26,6 +26,8 @@ export interface TensorHandle {
   isContiguous(): boolean;
   isChannelsLast(): boolean;
   sameStorage(other: TensorHandle): boolean;
+  /** counts this handle's bytes as V8 external memory (for tensors no scope will free) */
+  reportToGc(): void;
 }
 
 /** One ATen op, its schema looked up once. */
@@ -63,7 +65,18 @@ export interface NativeAddon {
   cudaAvailable(): boolean;
   emptyCache(): void;
   cachedBytes(): number;
+  /** withShapes: one row per op and input shapes */
+  profileStart(withShapes?: boolean): void;
+  profileStop(): OpProfile[];
   buildInfo(): string;
+}
+
+/** One op's totals from libtorch's profiler (self excludes the ops it called). */
+export interface OpProfile {
+  name: string;
+  calls: number;
+  totalUs: number;
+  selfUs: number;
 }
 
 function loadAddon(): NativeAddon {

@@ -6,10 +6,15 @@ import type { Tensor } from './tensor.ts';
 
 const scopeStack: Tensor[][] = [];
 
-/** Called by every new Tensor: the innermost open scope owns it. */
+/**
+ * Called by every new Tensor: the innermost open scope owns it. A tensor outside every scope is left to
+ * dispose() or, as a last resort, the garbage collector, so V8 is told of its bytes; scoped ones are not
+ * reported, since telling V8 of every activation kept its major GC running through training.
+ */
 export function track(t: Tensor): void {
   const scope = scopeStack[scopeStack.length - 1];
   if (scope) scope.push(t);
+  else t.handle.reportToGc();
 }
 
 function collectReturned(value: unknown, into: Set<Tensor>, depth = 0): void {
@@ -59,6 +64,7 @@ export function tidy<T>(fn: () => T): T {
     for (const t of scope) {
       if (returned.has(t)) {
         if (parent) parent.push(t);
+        else t.handle.reportToGc();
       } else if (!t.persistent) {
         t.dispose();
       }
@@ -69,6 +75,7 @@ export function tidy<T>(fn: () => T): T {
 /** Exempts t from every scope: it lives until dispose() (or, as a last resort, garbage collection). */
 export function keep<T extends Tensor>(t: T): T {
   t.persistent = true;
+  t.handle.reportToGc();
   return t;
 }
 

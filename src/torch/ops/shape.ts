@@ -15,6 +15,13 @@ export const repeat = (a: Tensor, repeats: number[]) => call('aten::repeat', '',
 export const flip = (a: Tensor, dims: number[]) => call('aten::flip', '', [a.handle, dims]);
 export const roll = (a: Tensor, shifts: number[], dims: number[]) => call('aten::roll', '', [a.handle, shifts, dims]);
 export const clone = (a: Tensor) => call('aten::clone', '', [a.handle]);
+/**
+ * A copy whose strides are the format's even where the layout is ambiguous. Why: a [16, 1, 3, 3] weight is
+ * "contiguous" in both layouts, so contiguous(w, 'channelsLast') returns it with NCHW strides, and oneDNN then
+ * ran that conv in NCHW and converted its output back before every later conv (PyTorch's
+ * `.to(memory_format=...)` gives channels_last strides, as this does).
+ */
+export const cloneAs = (a: Tensor, format: 'contiguous' | 'channelsLast') => call('aten::clone', '', [a.handle, MemoryFormat[format]]);
 /** A tensor sharing a's data, cut from the autograd graph. */
 export const detach = (a: Tensor) => call('aten::detach', '', [a.handle]);
 

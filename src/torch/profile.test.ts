@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { conv2d, profileOps, randn, relu, tidy } from './index.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+describe('profileOps (libtorch profiler)', () => {
+  it('counts the ops that ran, with self time within total time', () => {
+    const { result, ops } = tidy(() =>
+      profileOps(() => {
+        const x = randn([2, 3, 8, 8]);
+        const w = randn([4, 3, 3, 3]);
+        return relu(conv2d(x, w, null, { padding: 1 })).shape;
+      }),
+    );
+    assert.deepEqual(result, [2, 4, 8, 8]);
+    const conv = ops.find((o) => o.name === 'aten::conv2d');
+    assert.ok(conv, `aten::conv2d missing from ${ops.map((o) => o.name).join(', ')}`);
+    assert.equal(conv.calls, 1);
+    for (const o of ops) assert.ok(o.selfUs <= o.totalUs + 1e-6 && o.selfUs >= -1e-6, `${o.name}: self ${o.selfUs} total ${o.totalUs}`);
+  });
+
+  it('groups by input shapes on request, and stops when the work throws', () => {
+    assert.throws(
+      () =>
+        profileOps(() => {
+          throw new Error('boom');
+        }),
+      /boom/,
+    );
+    const { ops } = tidy(() => profileOps(() => void relu(randn([5, 7])), { withShapes: true }));
+    assert.ok(
+      ops.some((o) => o.name.startsWith('aten::relu [5, 7]')),
+      ops.map((o) => o.name).join('\n'),
+    );
+  });
+});
+
+describe('tensors no scope frees are reported to the garbage collector', () => {
+  it('forgotten tensors outside any scope are collected under memory pressure', () => {
+    // 120 tensors of 16 MB, made outside every scope and forgotten: V8 must see their bytes to collect them.
+    const script = `import { zeros, memory } from ${JSON.stringify(path.join(here, 'index.ts'))};
+      const before = memory().liveTensors;
+      for (let i = 0; i < 120; i++) { zeros([4 * 1024 * 1024]); await new Promise((r) => setImmediate(r)); }
+      console.log(JSON.stringify({ left: memory().liveTensors - before }));`;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    const { left } = JSON.parse(run.stdout.trim().split('\n').pop() as string);
+    assert.ok(left < 60, `${left} of 120 forgotten 16 MB tensors still alive`);
+  });
+});
