@@ -22,6 +22,7 @@ const { values } = parseArgs({
     epochs: { type: 'string', default: '3' },
     threads: { type: 'string', default: '2' },
     'no-torch': { type: 'boolean', default: false },
+    'torch-allocators': { type: 'string', default: 'glibc-keep' },
   },
 });
 if (!values.data) throw new Error('--data DIR is required: a Speech Commands folder, e.g. one made by `kwshield data synth --preset small --out DIR`');
@@ -94,7 +95,7 @@ try {
   const python = values['no-torch'] ? null : findTorchPython();
   if (!python && !values['no-torch']) console.error(`PyTorch skipped: ${noTorchPython}`);
   const torchEpochs = new Map<string, number[]>();
-  for (const config of python ? tunedTorchConfigs('channels_last') : []) {
+  for (const config of python ? tunedTorchConfigs('channels_last', values['torch-allocators'].split(',')) : []) {
     console.error(`PyTorch (${config.name}, channels_last): the same ${epochs} epochs ...`);
     const run = spawnSync(python as string, [path.join(repoRoot, 'bench', 'torch_epoch.py'), ...torchArgs], {
       encoding: 'utf8',

@@ -1,9 +1,9 @@
 // npx tsx bench/models.ts [-- --steps N --batch N --threads N --rounds N --models a,b --layout channelsLast|contiguous
-//                           --no-torch --no-default]
+//                           --no-torch --no-default --torch-allocators glibc-keep,jemalloc]
 // For every registered model: one AdamW training step and one eval forward on a random batch of the
 // model's input shape (2 warm-up runs, then the mean of N), beside the same work on the model's PyTorch
 // twin (bench/torch_models.py). PyTorch runs at its best (same layout as ours, an allocator that keeps freed
-// memory: glibc told so or jemalloc, the faster per case; see torch-reference.ts) and once as installed
+// memory: glibc told so, or also jemalloc with --torch-allocators, the faster per case; see torch-reference.ts) and once as installed
 // (glibc defaults, NCHW). Rounds alternate PyTorch and ours, model by model; medians are compared.
 // One JSON line per case:
 // {"case":"<model>.train_step"|"<model>.eval_forward","batch","threads","ms_per_step","samples_per_s",
@@ -35,6 +35,7 @@ const { values } = parseArgs({
     layout: { type: 'string', default: 'channelsLast' },
     rounds: { type: 'string', default: '1' },
     'no-torch': { type: 'boolean', default: false },
+    'torch-allocators': { type: 'string', default: 'glibc-keep' },
     'no-default': { type: 'boolean', default: false },
   },
 });
@@ -119,7 +120,7 @@ else console.error(`PyTorch: ${python} ${torchModelsScript}`);
 
 const torchLayout = layout === 'channelsLast' ? 'channels_last' : 'contiguous';
 const torchArgs = ['--batch', String(batch), '--steps', String(steps), '--threads', String(threads)];
-const tuned = python ? tunedTorchConfigs(torchLayout) : [];
+const tuned = python ? tunedTorchConfigs(torchLayout, values['torch-allocators'].split(',')) : [];
 const names = values.models ? values.models.split(',') : modelNames();
 const kinds: Row['kind'][] = ['train_step', 'eval_forward'];
 const rows: Row[] = [];

@@ -1,8 +1,9 @@
-// npm run bench [-- --steps N --batch N --threads N --rounds N --layout channelsLast|contiguous --no-torch --no-default]
+// npm run bench [-- --steps N --batch N --threads N --rounds N --layout channelsLast|contiguous --no-torch --no-default
+//                  --torch-allocators glibc-keep,jemalloc]
 // The project's ResNet training step (Adam), GN-FT step (SGD momentum) and eval forward, beside the shared
 // PyTorch reference (../shared/peers/torch_reference.py) in the same invocation. PyTorch runs at its best (the
-// model in the same layout as ours, and an allocator that keeps freed memory: glibc told so, or jemalloc when
-// installed; the faster per case) and, once, as installed (glibc defaults, NCHW). Rounds alternate PyTorch
+// model in the same layout as ours, and an allocator that keeps freed memory: glibc told so, and jemalloc too
+// with --torch-allocators glibc-keep,jemalloc; the faster per case) and, once, as installed (glibc defaults, NCHW). Rounds alternate PyTorch
 // and ours; each side's median over rounds is compared. One JSON line per case:
 // {"case","ms_per_step","torch_best_ms","torch_best_config","ratio","torch_default_ms","ratio_default"}
 // (ratio = ours / PyTorch at its best; < 1 is faster), then a table on stderr.
@@ -36,6 +37,7 @@ const { values } = parseArgs({
     layout: { type: 'string', default: 'channelsLast' },
     'no-torch': { type: 'boolean', default: false },
     'no-default': { type: 'boolean', default: false },
+    'torch-allocators': { type: 'string', default: 'glibc-keep' },
   },
 });
 const steps = Number(values.steps);
@@ -104,7 +106,7 @@ if (torchWhy) console.error(`PyTorch reference skipped: ${torchWhy}`);
 else console.error(`PyTorch reference: ${python} ${script}`);
 
 const torchLayout = layout === 'channelsLast' ? 'channels_last' : 'contiguous';
-const tuned = torchWhy ? [] : tunedTorchConfigs(torchLayout);
+const tuned = torchWhy ? [] : tunedTorchConfigs(torchLayout, values['torch-allocators'].split(','));
 const times = new RoundTimes();
 const opts = { threads, steps, batch };
 function runReference(config: TorchConfig): void {

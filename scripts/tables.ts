@@ -4,6 +4,7 @@
 // usage: npx tsx scripts/tables.ts attacks RUN...                 CA/ASR of each attack run and its clean model
 //        npx tsx scripts/tables.ts defenses RESULTS.jsonl [...]   mean ± std over seeds per attack x setting
 //        npx tsx scripts/tables.ts study RESULTS.jsonl [...]      one row per setting x clean ratio (docs/gnft-study.md)
+//        npx tsx scripts/tables.ts speed BENCH.jsonl [...]        the lines of npm run bench / bench:models / bench:epoch
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -120,11 +121,47 @@ function defenses(files: string[]): void {
   );
 }
 
+interface SpeedLine {
+  case: string;
+  ms_per_step?: number;
+  seconds?: number;
+  torch_best_ms?: number | null;
+  torch_best_seconds?: number | null;
+  torch_best_config?: string | null;
+  ratio?: number | null;
+  torch_default_ms?: number | null;
+  ratio_default?: number | null;
+  batch?: number;
+}
+
+function speed(files: string[]): void {
+  const lines = files.flatMap((f) =>
+    readFileSync(f, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as SpeedLine),
+  );
+  const cell = (v: number | null | undefined, digits = 0) => (v === null || v === undefined ? '-' : v.toFixed(digits));
+  console.log('| case | batch | kwshield | PyTorch at its best | best config | ratio | PyTorch default | ratio to default |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const l of lines) {
+    if (l.ms_per_step === undefined && l.seconds === undefined) continue; // summary lines (gnft_over_train)
+    const unit = l.seconds !== undefined ? ' s' : ' ms';
+    const ours = l.seconds ?? l.ms_per_step;
+    const best = l.torch_best_seconds ?? l.torch_best_ms;
+    const digits = l.seconds !== undefined ? 1 : 0;
+    console.log(
+      `| ${l.case} | ${l.batch ?? '-'} | ${cell(ours, digits)}${unit} | ${cell(best, digits)}${unit} | ${l.torch_best_config ?? '-'} | ${cell(l.ratio, 2)} | ${l.torch_default_ms ? `${cell(l.torch_default_ms)} ms` : '-'} | ${cell(l.ratio_default, 2)} |`,
+    );
+  }
+}
+
 const [kind, ...inputs] = process.argv.slice(2);
 if (kind === 'attacks') attacks(inputs);
 else if (kind === 'defenses') defenses(inputs);
 else if (kind === 'study') study(inputs);
+else if (kind === 'speed') speed(inputs);
 else {
-  console.error('usage: npx tsx scripts/tables.ts attacks RUN... | defenses RESULTS.jsonl... | study RESULTS.jsonl...');
+  console.error('usage: npx tsx scripts/tables.ts attacks RUN... | defenses RESULTS.jsonl... | study RESULTS.jsonl... | speed BENCH.jsonl...');
   process.exit(2);
 }

@@ -8,15 +8,24 @@
 // that would overflow the cap evicts the oldest cached blocks first: work whose sizes keep changing (the
 // attacks' signal processing, feature extraction) once filled an 8 GB cache with blocks no later request
 // matched, and two such processes ran a 24 GB machine out of memory.
+// The cap grows when it was too small for the work: a request that misses for a size the cache evicted earlier
+// raises the cap by that size (up to half the machine's RAM). Repeated steps re-request the same sizes, so the
+// cap settles where they stop missing; work whose sizes keep changing never asks for an evicted size again and
+// leaves the cap where it was. A fixed 2 GB cap was smaller than one EAT eval forward at batch 128, which
+// evicted and faulted in its activations every time (8.0 s per forward, 0.97 s with the cap out of the way;
+// 2026-12-02, bench:models).
 #include "common.h"
 
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <unistd.h>
 #include <deque>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace kw {
@@ -29,7 +38,11 @@ size_t RoundUp(size_t n) { return (n + kRounding - 1) / kRounding * kRounding; }
 
 class CachingCpuAllocator final : public c10::Allocator {
  public:
-  explicit CachingCpuAllocator(size_t capBytes) : cap_(capBytes) {}
+  explicit CachingCpuAllocator(size_t capBytes) : cap_(capBytes) {
+    long pages = sysconf(_SC_PHYS_PAGES);
+    long pageSize = sysconf(_SC_PAGE_SIZE);
+    maxCap_ = std::max(capBytes, pages > 0 && pageSize > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(pageSize) / 2 : capBytes);
+  }
 
   c10::DataPtr allocate(size_t n) const override {
     void* ptr = n < kMinCachedBytes ? c10::alloc_cpu(n) : Take(RoundUp(n));
@@ -72,6 +85,7 @@ class CachingCpuAllocator final : public c10::Allocator {
     void* p = c10::alloc_cpu(size);
     std::lock_guard<std::mutex> lock(mu_);
     sizes_[p] = size;
+    if (evictedSizes_.erase(size)) cap_ = std::min(maxCap_, cap_ + size);  // evicted, then wanted again
     return p;
   }
 
@@ -87,13 +101,15 @@ class CachingCpuAllocator final : public c10::Allocator {
     }
     size_t size = it->second;
     self->sizes_.erase(it);
-    if (size > self->cap_) {
+    const size_t cap = self->cap_;
+    if (size > cap) {
+      if (self->evictedSizes_.size() < 4096) self->evictedSizes_.insert(size);
       lock.unlock();
       c10::free_cpu(p);
       return;
     }
     std::vector<void*> evicted;
-    while (self->cachedBytes_ + size > self->cap_ && !self->order_.empty()) {
+    while (self->cachedBytes_ + size > cap && !self->order_.empty()) {
       auto [oldSize, old] = self->order_.front();
       self->order_.pop_front();
       auto& bucket = self->free_[oldSize];
@@ -103,6 +119,7 @@ class CachingCpuAllocator final : public c10::Allocator {
           bucket.pop_back();
           self->cachedBytes_ -= oldSize;
           evicted.push_back(old);
+          if (self->evictedSizes_.size() < 4096) self->evictedSizes_.insert(oldSize);
           break;
         }
       }
@@ -132,7 +149,9 @@ class CachingCpuAllocator final : public c10::Allocator {
     order_.swap(kept);
   }
 
-  size_t cap_;
+  mutable size_t cap_;  // grows (see the top of this file), never above maxCap_
+  size_t maxCap_;
+  mutable std::unordered_set<size_t> evictedSizes_;  // sizes evicted and not requested since
   mutable std::mutex mu_;
   mutable std::unordered_map<size_t, std::vector<void*>> free_;
   mutable std::unordered_map<void*, size_t> sizes_;  // live large blocks

@@ -52,3 +52,19 @@ describe('tensors no scope frees are reported to the garbage collector', () => {
     assert.ok(left < 60, `${left} of 120 forgotten 16 MB tensors still alive`);
   });
 });
+
+describe('the caching CPU allocator', () => {
+  it('raises its cap when a size it could not keep is asked for again', () => {
+    // A 1 MB cap cannot keep a 4 MB block; once the same size is wanted again, the cap grows to keep it.
+    const script = `import { dispose, memory, zeros } from ${JSON.stringify(path.join(here, 'index.ts'))};
+      for (let i = 0; i < 3; i++) dispose(zeros([1024 * 1024]));
+      console.log(JSON.stringify({ cached: memory().cachedBytes }));`;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, KWSHIELD_CPU_CACHE_MB: '1' },
+    });
+    assert.equal(run.status, 0, run.stderr);
+    const { cached } = JSON.parse(run.stdout.trim().split('\n').pop() as string);
+    assert.ok(cached >= 4 * 1024 * 1024, `cached ${cached} bytes`);
+  });
+});
