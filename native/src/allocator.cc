@@ -9,11 +9,15 @@
 // attacks' signal processing, feature extraction) once filled an 8 GB cache with blocks no later request
 // matched, and two such processes ran a 24 GB machine out of memory.
 // The cap grows when it was too small for the work: a request that misses for a size the cache evicted earlier
-// raises the cap by that size (up to half the machine's RAM). Repeated steps re-request the same sizes, so the
+// raises the cap by the bytes evicted since the cap last grew (at least that size, at most doubling the cap; never
+// above half the machine's RAM). Repeated steps re-request the same sizes, so the
 // cap settles where they stop missing; work whose sizes keep changing never asks for an evicted size again and
 // leaves the cap where it was. A fixed 2 GB cap was smaller than one EAT eval forward at batch 128, which
 // evicted and faulted in its activations every time (8.0 s per forward, 0.97 s with the cap out of the way;
-// 2026-12-02, bench:models).
+// 2026-12-02, bench:models). Raising the cap one re-requested block at a time then took an EAT train step
+// (batch 128, 1 thread) six steps to stop faulting (1.3M, 0.4M, 0.5M, 0.2M minor faults in steps 1-4); raising
+// it by the bytes let go makes that three (0.5M, 0.4M, then none; steady 8.8 s a step, PyTorch at its best
+// 9.0-9.8 s on the same loaded VM, 2026-12-02).
 #include "common.h"
 
 #include <c10/core/CPUAllocator.h>
@@ -66,6 +70,17 @@ class CachingCpuAllocator final : public c10::Allocator {
     return cachedBytes_;
   }
 
+  size_t CapBytes() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cap_;
+  }
+
+  /** large-block requests the cache could not serve (each one is fresh memory the kernel must fault in) */
+  size_t Misses() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return misses_;
+  }
+
   static CachingCpuAllocator* instance;
 
  private:
@@ -85,8 +100,18 @@ class CachingCpuAllocator final : public c10::Allocator {
     void* p = c10::alloc_cpu(size);
     std::lock_guard<std::mutex> lock(mu_);
     sizes_[p] = size;
-    if (evictedSizes_.erase(size)) cap_ = std::min(maxCap_, cap_ + size);  // evicted, then wanted again
+    ++misses_;
+    if (evictedSizes_.erase(size)) Grow(size);  // evicted, then wanted again
     return p;
+  }
+
+  // Called with mu_ held. The cap was too small for repeating work: raise it by what the cache let go since the
+  // last raise (at least the size asked for, at most doubling the cap), so that one step's worth of evictions is
+  // made good at its first re-request instead of one block at a time.
+  void Grow(size_t size) const {
+    const size_t by = std::min(std::max(size, evictedBytes_), cap_);
+    cap_ = std::min(maxCap_, cap_ + by);
+    evictedBytes_ = 0;
   }
 
   static void Free(void* p) {
@@ -104,6 +129,7 @@ class CachingCpuAllocator final : public c10::Allocator {
     const size_t cap = self->cap_;
     if (size > cap) {
       if (self->evictedSizes_.size() < 4096) self->evictedSizes_.insert(size);
+      self->evictedBytes_ += size;
       lock.unlock();
       c10::free_cpu(p);
       return;
@@ -120,6 +146,7 @@ class CachingCpuAllocator final : public c10::Allocator {
           self->cachedBytes_ -= oldSize;
           evicted.push_back(old);
           if (self->evictedSizes_.size() < 4096) self->evictedSizes_.insert(oldSize);
+          self->evictedBytes_ += oldSize;
           break;
         }
       }
@@ -157,6 +184,8 @@ class CachingCpuAllocator final : public c10::Allocator {
   mutable std::unordered_map<void*, size_t> sizes_;  // live large blocks
   mutable std::deque<std::pair<size_t, void*>> order_;  // cached blocks, oldest first (may hold stale entries)
   mutable size_t cachedBytes_ = 0;
+  mutable size_t evictedBytes_ = 0;  // bytes let go (evicted or too big to keep) since the cap last grew
+  mutable size_t misses_ = 0;
 };
 
 CachingCpuAllocator* CachingCpuAllocator::instance = nullptr;
@@ -171,6 +200,14 @@ Napi::Value CachedBytes(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), bytes);
 }
 
+Napi::Value CacheStats(const Napi::CallbackInfo& info) {
+  auto* a = CachingCpuAllocator::instance;
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("capBytes", Napi::Number::New(info.Env(), a ? static_cast<double>(a->CapBytes()) : 0));
+  o.Set("misses", Napi::Number::New(info.Env(), a ? static_cast<double>(a->Misses()) : 0));
+  return o;
+}
+
 }  // namespace
 
 void InitAllocator(Napi::Env env, Napi::Object exports) {
@@ -183,6 +220,7 @@ void InitAllocator(Napi::Env env, Napi::Object exports) {
   }
   exports.Set("emptyCache", Napi::Function::New(env, EmptyCache));
   exports.Set("cachedBytes", Napi::Function::New(env, CachedBytes));
+  exports.Set("cacheStats", Napi::Function::New(env, CacheStats));
 }
 
 }  // namespace kw

@@ -65,6 +65,7 @@ export interface NativeAddon {
   cudaAvailable(): boolean;
   emptyCache(): void;
   cachedBytes(): number;
+  cacheStats(): { capBytes: number; misses: number };
   /** withShapes: one row per op and input shapes */
   profileStart(withShapes?: boolean): void;
   profileStop(): OpProfile[];

@@ -67,4 +67,28 @@ describe('the caching CPU allocator', () => {
     const { cached } = JSON.parse(run.stdout.trim().split('\n').pop() as string);
     assert.ok(cached >= 4 * 1024 * 1024, `cached ${cached} bytes`);
   });
+
+  it('makes good a whole repetition of evictions at its first re-request', () => {
+    // Eight 4 MB blocks alive at once under a 16 MB cap: the first repetition keeps four. Raising the cap by one
+    // block per miss (the old rule) would miss again on the second, third and fourth repetitions; raising it by
+    // what was let go leaves the second repetition without a miss.
+    const script = `import { dispose, memory, zeros } from ${JSON.stringify(path.join(here, 'index.ts'))};
+      const misses = [];
+      for (let rep = 0; rep < 4; rep++) {
+        const before = memory().cacheMisses;
+        const blocks = Array.from({ length: 8 }, () => zeros([1024 * 1024]));
+        for (const b of blocks) dispose(b);
+        misses.push(memory().cacheMisses - before);
+      }
+      console.log(JSON.stringify({ misses, cap: memory().cacheCapBytes }));`;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, KWSHIELD_CPU_CACHE_MB: '16' },
+    });
+    assert.equal(run.status, 0, run.stderr);
+    const { misses, cap } = JSON.parse(run.stdout.trim().split('\n').pop() as string);
+    assert.equal(misses[0], 8, `misses per repetition ${misses}`);
+    assert.deepEqual(misses.slice(2), [0, 0], `misses per repetition ${misses}`);
+    assert.ok(cap >= 32 * 1024 * 1024 && cap <= 64 * 1024 * 1024, `cap ${cap} bytes`);
+  });
 });

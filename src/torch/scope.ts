@@ -94,12 +94,17 @@ export interface MemoryInfo {
   peakBytes: number;
   /** freed blocks the caching CPU allocator holds for reuse (see native/src/allocator.cc) */
   cachedBytes: number;
+  /** the cache's current cap (it grows for repeating work that outgrew it) */
+  cacheCapBytes: number;
+  /** large-block requests the cache could not serve since the process started: fresh memory the kernel faults in */
+  cacheMisses: number;
   /** open tidy() scopes */
   scopeDepth: number;
 }
 
 export function memory(): MemoryInfo {
-  return { ...native.memory(), cachedBytes: native.cachedBytes(), scopeDepth: scopeStack.length };
+  const { capBytes, misses } = native.cacheStats();
+  return { ...native.memory(), cachedBytes: native.cachedBytes(), cacheCapBytes: capBytes, cacheMisses: misses, scopeDepth: scopeStack.length };
 }
 
 /** Returns the caching CPU allocator's free blocks to the system. */
