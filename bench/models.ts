@@ -1,7 +1,7 @@
-// npx tsx bench/models.ts [-- --steps N --batch N --threads N --rounds N --models a,b --layout channelsLast|contiguous
+// npx tsx bench/models.ts [-- --steps N --warmups N --batch N --threads N --rounds N --models a,b --layout channelsLast|contiguous
 //                           --no-torch --no-default --torch-allocators glibc-keep,jemalloc]
 // For every registered model: one AdamW training step and one eval forward on a random batch of the
-// model's input shape (2 warm-up runs, then the mean of N), beside the same work on the model's PyTorch
+// model's input shape (--warmups untimed runs, 2 by default, then the mean of N), beside the same work on the model's PyTorch
 // twin (bench/torch_models.py). PyTorch runs at its best (same layout as ours, an allocator that keeps freed
 // memory: glibc told so, or also jemalloc with --torch-allocators, the faster per case; see torch-reference.ts) and once as installed
 // (glibc defaults, NCHW). Rounds alternate PyTorch and ours, model by model; medians are compared.
@@ -34,6 +34,7 @@ const { values } = parseArgs({
     models: { type: 'string' },
     layout: { type: 'string', default: 'channelsLast' },
     rounds: { type: 'string', default: '1' },
+    warmups: { type: 'string', default: '2' },
     'no-torch': { type: 'boolean', default: false },
     'torch-allocators': { type: 'string', default: 'glibc-keep' },
     'no-default': { type: 'boolean', default: false },
@@ -43,6 +44,8 @@ const steps = Number(values.steps);
 const batch = Number(values.batch);
 const threads = Number(values.threads);
 const rounds = Number(values.rounds);
+const warmups = Number(values.warmups);
+if (!Number.isInteger(warmups) || warmups < 0) throw new Error(`--warmups must be a non-negative integer, got '${values.warmups}'`);
 for (const [name, v] of Object.entries({ steps, batch, threads, rounds })) {
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer, got '${values[name as keyof typeof values]}'`);
 }
@@ -90,12 +93,12 @@ function measure(name: string): Map<Row['kind'], number> {
   const out = new Map<Row['kind'], number>();
   out.set(
     'train_step',
-    timed(() => trainStep(optimizer, () => crossEntropy(model.forward(x), y)), steps),
+    timed(() => trainStep(optimizer, () => crossEntropy(model.forward(x), y)), steps, warmups),
   );
   model.eval();
   out.set(
     'eval_forward',
-    timed(() => noGrad(() => tidy(() => void model.forward(x))), steps),
+    timed(() => noGrad(() => tidy(() => void model.forward(x))), steps, warmups),
   );
   optimizer.dispose();
   model.dispose();
@@ -119,7 +122,7 @@ else if (!python) console.error(`PyTorch comparison skipped: ${noTorchPython}; o
 else console.error(`PyTorch: ${python} ${torchModelsScript}`);
 
 const torchLayout = layout === 'channelsLast' ? 'channels_last' : 'contiguous';
-const torchArgs = ['--batch', String(batch), '--steps', String(steps), '--threads', String(threads)];
+const torchArgs = ['--batch', String(batch), '--steps', String(steps), '--threads', String(threads), '--warmups', String(warmups)];
 const tuned = python ? tunedTorchConfigs(torchLayout, values['torch-allocators'].split(',')) : [];
 const names = values.models ? values.models.split(',') : modelNames();
 const kinds: Row['kind'][] = ['train_step', 'eval_forward'];
@@ -169,7 +172,7 @@ const cells = rows.map(({ model, kind, ms, best, defaultMs }) => [
   fmt(best ? samplesPerS(best.ms) : null, 1),
 ]);
 console.error(
-  `\nbatch ${batch}, ${threads} threads, layout ${layout}, median of ${rounds} round(s) of ${steps} steps after 2 warm-ups; ratio = ours / PyTorch (< 1: ours faster)`,
+  `\nbatch ${batch}, ${threads} threads, layout ${layout}, median of ${rounds} round(s) of ${steps} steps after ${warmups} warm-ups; ratio = ours / PyTorch (< 1: ours faster)`,
 );
 console.error(
   table(

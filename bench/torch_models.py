@@ -7,7 +7,7 @@ ours / PyTorch a like-for-like ratio. The ResNet is the shared reference's own
 (../shared/peers/torch_reference.py), so this ratio agrees with `npm run bench`.
 
 Per model: one AdamW step (lr 1e-3, wd 1e-4, cross-entropy) in train mode and one no-grad forward in
-eval mode on a random batch; 2 warm-up runs, then the mean of N. One JSON line per case:
+eval mode on a random batch; --warmups untimed runs (2 by default), then the mean of N. One JSON line per case:
 {"case": "<model>.train_step"|"<model>.eval_forward", "batch", "threads", "ms_per_step", "samples_per_s"}.
 `--params` prints {"model", "params"} per model instead and times nothing.
 
@@ -264,8 +264,8 @@ def build(name, classes, layout):
     return model
 
 
-def timed(fn, steps):
-    for _ in range(2):
+def timed(fn, steps, warmups=2):
+    for _ in range(warmups):
         fn()
     start = time.perf_counter()
     for _ in range(steps):
@@ -279,6 +279,7 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--warmups", type=int, default=2)
     ap.add_argument("--layout", choices=["channels_last", "contiguous"], default="channels_last")
     ap.add_argument("--params", action="store_true", help="print parameter counts only")
     a = ap.parse_args()
@@ -310,10 +311,10 @@ def main():
             opt.step()
             return loss.item()
 
-        emit(f"{name}.train_step", timed(train_step, a.steps))
+        emit(f"{name}.train_step", timed(train_step, a.steps, a.warmups))
         model.eval()
         with torch.no_grad():
-            emit(f"{name}.eval_forward", timed(lambda: model(x), a.steps))
+            emit(f"{name}.eval_forward", timed(lambda: model(x), a.steps, a.warmups))
 
 
 if __name__ == "__main__":
