@@ -3,6 +3,8 @@
 //
 // usage: npx tsx scripts/tables.ts attacks RUN...                 CA/ASR of each attack run and its clean model
 //        npx tsx scripts/tables.ts defenses RESULTS.jsonl [...]   mean ± std over seeds per attack x setting
+//        npx tsx scripts/tables.ts defense-rows RESULTS.jsonl [...] [--settings a,b]   one row per attack x setting:
+//                                                                 CA, ASR, RA, DER, models, wall time
 //        npx tsx scripts/tables.ts study RESULTS.jsonl [...]      one row per setting x clean ratio (docs/gnft-study.md)
 //        npx tsx scripts/tables.ts speed BENCH.jsonl [...]        the lines of npm run bench / bench:models / bench:epoch
 import { readFileSync } from 'node:fs';
@@ -121,6 +123,35 @@ function defenses(files: string[]): void {
   );
 }
 
+/** One row per attack and setting (No Defense first), for tables with many defenses: CA, ASR, RA, DER. */
+function defenseRows(args: string[]): void {
+  const at = args.indexOf('--settings');
+  const only = at >= 0 ? args[at + 1]?.split(',') : undefined;
+  const files = at >= 0 ? args.filter((_, i) => i !== at && i !== at + 1) : args;
+  const rows = readRows(files).filter((r) => !only || only.includes(r.setting));
+  const settings = only ?? [...new Set(rows.map((r) => r.setting))];
+  console.log('| model | attack | defense | models | CA | ASR | RA | DER | wall s |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  for (const g of [...new Set(rows.map((r) => `${r.model}|${r.attack}`))]) {
+    const [model, attack] = g.split('|');
+    const of = rows.filter((r) => r.model === model && r.attack === attack);
+    const before = [...new Map(of.map((r) => [r.attackSeed, r.before])).values()];
+    console.log(
+      `| ${model} | ${attack} | No Defense | ${before.length} | ${meanStd(before.map((b) => b.ca))} | ${meanStd(before.map((b) => b.asr))} | ${meanStd(before.map((b) => b.ra))} | - | - |`,
+    );
+    for (const setting of settings) {
+      const sr = of.filter((r) => r.setting === setting);
+      if (!sr.length) continue;
+      const wall = sr.reduce((a, r) => a + r.seconds, 0) / sr.length;
+      console.log(
+        `| ${model} | ${attack} | ${setting} | ${sr.length} | ${meanStd(sr.map((r) => r.after.ca))} | ${meanStd(sr.map((r) => r.after.asr))} | ${meanStd(sr.map((r) => r.after.ra))} | ${meanStd(sr.map((r) => r.der))} | ${wall.toFixed(0)} |`,
+      );
+    }
+  }
+  const dates = rows.map((r) => r.date).sort();
+  console.log(`\nRuns ${dates[0]?.slice(0, 10)} to ${dates[dates.length - 1]?.slice(0, 10)} on ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}).`);
+}
+
 interface SpeedLine {
   case: string;
   ms_per_step?: number;
@@ -159,9 +190,12 @@ function speed(files: string[]): void {
 const [kind, ...inputs] = process.argv.slice(2);
 if (kind === 'attacks') attacks(inputs);
 else if (kind === 'defenses') defenses(inputs);
+else if (kind === 'defense-rows') defenseRows(inputs);
 else if (kind === 'study') study(inputs);
 else if (kind === 'speed') speed(inputs);
 else {
-  console.error('usage: npx tsx scripts/tables.ts attacks RUN... | defenses RESULTS.jsonl... | study RESULTS.jsonl... | speed BENCH.jsonl...');
+  console.error(
+    'usage: npx tsx scripts/tables.ts attacks RUN... | defenses RESULTS.jsonl... | defense-rows RESULTS.jsonl... [--settings a,b] | study RESULTS.jsonl... | speed BENCH.jsonl...',
+  );
   process.exit(2);
 }
