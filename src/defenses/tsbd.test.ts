@@ -171,6 +171,19 @@ describe('tsbd', () => {
     const capped = await unlearn(untrained, fit, holdout, { ...o, lr: 1e-6, maxEpochs: 2, target: 0 }, 1);
     untrained.dispose();
     assert.deepEqual([capped.epochs.length, capped.reached], [2, false], 'stops at the cap without reaching the target');
+    // an ascent that overflows stops there and keeps the finite weights of the start of that epoch
+    const blown = toy(3);
+    const wild = await unlearn(blown, fit, holdout, { ...o, lr: 1e6, momentum: 0.99, maxEpochs: 40, target: 0 }, 1);
+    assert.equal(wild.reached, false);
+    assert.ok(wild.divergedAt !== undefined && wild.divergedAt < 40, `diverged at ${wild.divergedAt}`);
+    assert.equal(wild.epochs.length, wild.divergedAt, 'every finished epoch is reported, the diverging one is not');
+    for (const [name, t] of [...blown.namedParameters(), ...blown.namedBuffers()]) {
+      assert.ok(
+        t.toArray().every((v: number) => Number.isFinite(v)),
+        `${name} is finite`,
+      );
+    }
+    blown.dispose();
     model.dispose();
     for (const s of [clean, fit, holdout]) disposeFeatureSet(s);
   });

@@ -37,6 +37,7 @@ import {
   backward,
   cat,
   clone,
+  copyInPlace,
   crossEntropy,
   dispose,
   keep,
@@ -158,12 +159,22 @@ export async function unlearn(
   o: UnlearningSettings,
   seed: number,
   progress?: DefenseProgress,
-): Promise<{ epochs: DefenseEpoch[]; reached: boolean }> {
-  const optimizer = sgd(model.trainableParameters(), { lr: o.lr, momentum: o.momentum });
+): Promise<{ epochs: DefenseEpoch[]; reached: boolean; divergedAt?: number }> {
+  const params = model.trainableParameters();
+  const optimizer = sgd(params, { lr: o.lr, momentum: o.momentum });
+  // parameters and BatchNorm statistics: both move in a train-mode pass
+  const restorable = [...params, ...model.namedBuffers().map(([, t]) => t)];
   const epochs: DefenseEpoch[] = [];
+  // Gradient ascent on the cross-entropy is unbounded: on some models (DABA's ResNet, 2026-12-02) the loss
+  // overflows before the hold-out accuracy reaches the target. The weights at the start of the epoch in which
+  // that happens are kept as the unlearnt model (the project's choice; [TSBD] has no guard), so stage 2 still
+  // gets finite weight changes.
+  let start: Tensor[] = [];
   try {
     for (let epoch = 0; epoch < o.maxEpochs; epoch++) {
       const started = Date.now();
+      dispose(start);
+      start = noGrad(() => restorable.map((t) => keep(clone(t))));
       manualSeed(deriveSeed(seed, 'tsbd-unlearning', epoch) % 2 ** 31);
       const batches = epochBatches(fit.size, o.batchSize, o.shortBatch, deriveSeed(seed, 'tsbd-unlearning', 'shuffle', epoch));
       model.train();
@@ -176,8 +187,11 @@ export async function unlearn(
           backward(neg(l));
           return l.item();
         });
+        if (!Number.isFinite(loss)) {
+          noGrad(() => restorable.forEach((t, k) => copyInPlace(t, start[k])));
+          return { epochs, reached: false, divergedAt: epoch };
+        }
         optimizer.step();
-        if (!Number.isFinite(loss)) throw new Error(`tsbd: the unlearning loss became ${loss} at epoch ${epoch + 1}; lower unlearnLr`);
         lossSum += loss * indices.length;
         progress?.step?.('tsbd-unlearning', b + 1, batches.length, `epoch ${epoch + 1} loss ${loss.toFixed(3)}`);
         if (b % 4 === 3) await new Promise((resolve) => setImmediate(resolve));
@@ -200,6 +214,7 @@ export async function unlearn(
     }
     return { epochs, reached: false };
   } finally {
+    dispose(start);
     optimizer.dispose();
     model.eval();
   }
@@ -332,7 +347,7 @@ export const tsbd: DefenseSpec = {
       const saved = ctx.checkpointDir
         ? { changes: path.join(ctx.checkpointDir, 'tsbd-weight-changes.safetensors'), unlearning: path.join(ctx.checkpointDir, 'tsbd-unlearning.json') }
         : null;
-      let unlearning: { epochs: DefenseEpoch[]; reached: boolean };
+      let unlearning: { epochs: DefenseEpoch[]; reached: boolean; divergedAt?: number };
       let changes: Float32Array[];
       if (saved && ctx.resume && existsSync(saved.changes) && existsSync(saved.unlearning)) {
         unlearning = JSON.parse(readFileSync(saved.unlearning, 'utf8'));
@@ -419,6 +434,7 @@ export const tsbd: DefenseSpec = {
         neurons: ranked.length,
         unlearningEpochs: unlearning.epochs.length,
         unlearningReachedTarget: unlearning.reached,
+        unlearningDivergedAt: unlearning.divergedAt ?? null,
         neuronRatio: ratio,
         reinitialisedNeurons: reinit.neurons,
         zeroedWeights: reinit.weights,
