@@ -3,7 +3,7 @@
 //
 // usage: npx tsx scripts/tables.ts attacks RUN...                 CA/ASR of each attack run and its clean model
 //        npx tsx scripts/tables.ts defenses RESULTS.jsonl [...]   mean ± std over seeds per attack x setting
-//        npx tsx scripts/tables.ts defense-rows RESULTS.jsonl [...] [--settings a,b]   one row per attack x setting:
+//        npx tsx scripts/tables.ts defense-rows RESULTS.jsonl [...] [--settings a,b] [--attack-seeds 0,1]   one row per attack x setting:
 //                                                                 CA, ASR, RA, DER, models, wall time
 //        npx tsx scripts/tables.ts study RESULTS.jsonl [...]      one row per setting x clean ratio (docs/gnft-study.md)
 //        npx tsx scripts/tables.ts speed BENCH.jsonl [...]        the lines of npm run bench / bench:models / bench:epoch
@@ -125,10 +125,16 @@ function defenses(files: string[]): void {
 
 /** One row per attack and setting (No Defense first), for tables with many defenses: CA, ASR, RA, DER. */
 function defenseRows(args: string[]): void {
-  const at = args.indexOf('--settings');
-  const only = at >= 0 ? args[at + 1]?.split(',') : undefined;
-  const files = at >= 0 ? args.filter((_, i) => i !== at && i !== at + 1) : args;
-  const rows = readRows(files).filter((r) => !only || only.includes(r.setting));
+  const flag = (name: string) => {
+    const at = args.indexOf(name);
+    return at >= 0 ? args[at + 1]?.split(',') : undefined;
+  };
+  const only = flag('--settings');
+  const seeds = flag('--attack-seeds')?.map(Number);
+  const files = args.filter((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
+  // one line per (run, setting, seed): a job two sweeps both ran counts once
+  const unique = new Map(readRows(files).map((r) => [`${r.run}|${r.setting}|${r.seed}|${r.cleanRatio}`, r]));
+  const rows = [...unique.values()].filter((r) => (!only || only.includes(r.setting)) && (!seeds || seeds.includes(r.attackSeed)));
   const settings = only ?? [...new Set(rows.map((r) => r.setting))];
   console.log('| model | attack | defense | models | CA | ASR | RA | DER | wall s |');
   console.log('|---|---|---|---|---|---|---|---|---|');
@@ -195,7 +201,7 @@ else if (kind === 'study') study(inputs);
 else if (kind === 'speed') speed(inputs);
 else {
   console.error(
-    'usage: npx tsx scripts/tables.ts attacks RUN... | defenses RESULTS.jsonl... | defense-rows RESULTS.jsonl... [--settings a,b] | study RESULTS.jsonl... | speed BENCH.jsonl...',
+    'usage: npx tsx scripts/tables.ts attacks RUN... | defenses RESULTS.jsonl... | defense-rows RESULTS.jsonl... [--settings a,b] [--attack-seeds 0] | study RESULTS.jsonl... | speed BENCH.jsonl...',
   );
   process.exit(2);
 }
