@@ -109,7 +109,7 @@ class CachingCpuAllocator final : public c10::Allocator {
   // last raise (at least the size asked for, at most doubling the cap), so that one step's worth of evictions is
   // made good at its first re-request instead of one block at a time.
   void Grow(size_t size) const {
-    const size_t by = std::min(std::max(size, evictedBytes_), cap_);
+    const size_t by = std::max(size, std::min(evictedBytes_, cap_));
     cap_ = std::min(maxCap_, cap_ + by);
     evictedBytes_ = 0;
   }
