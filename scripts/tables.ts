@@ -7,6 +7,9 @@
 //                                                                 CA, ASR, RA, DER, models, wall time
 //        npx tsx scripts/tables.ts study RESULTS.jsonl [...]      one row per setting x clean ratio (docs/gnft-study.md)
 //        npx tsx scripts/tables.ts speed BENCH.jsonl [...]        the lines of npm run bench / bench:models / bench:epoch
+//        npx tsx scripts/tables.ts grid-smoke SMOKE.jsonl          the 5 x 7 (model, attack) grid of scripts/attack-grid-smoke.sh
+//        npx tsx scripts/tables.ts cost RESULTS.jsonl [...]       per setting x clean ratio: CA / ASR after and wall seconds
+//                                                                 (how each defense's cost grows with the clean set)
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -193,15 +196,72 @@ function speed(files: string[]): void {
   }
 }
 
+interface SmokeLine {
+  model: string;
+  attack: string;
+  ok: boolean;
+  frontEnd?: string;
+  seconds: number;
+  backdoored?: { ca: number; asr: number };
+}
+
+/** One row per model, one column per attack: "ok" with the front-end and seconds, or FAILED. */
+function gridSmoke(files: string[]): void {
+  const lines = files.flatMap((f) =>
+    readFileSync(f, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as SmokeLine),
+  );
+  const models = [...new Set(lines.map((l) => l.model))];
+  const attackNames = [...new Set(lines.map((l) => l.attack))];
+  console.log(`| model | ${attackNames.join(' | ')} |`);
+  console.log(`|---|${attackNames.map(() => '---').join('|')}|`);
+  for (const model of models) {
+    const cells = attackNames.map((attack) => {
+      const l = lines.find((x) => x.model === model && x.attack === attack);
+      if (!l) return 'not run';
+      return l.ok ? `ok (${l.frontEnd}, ${l.seconds} s)` : `FAILED (${l.seconds} s)`;
+    });
+    console.log(`| ${model} | ${cells.join(' | ')} |`);
+  }
+  const ok = lines.filter((l) => l.ok).length;
+  console.log(`\n${ok} of ${lines.length} pairs ran end to end; ${lines.reduce((s, l) => s + l.seconds, 0)} s in all.`);
+}
+
+/** One row per setting, one column per clean ratio: what a defense costs, and buys, as the clean set grows. */
+function cost(files: string[]): void {
+  const unique = new Map(readRows(files).map((r) => [`${r.run}|${r.setting}|${r.seed}|${r.cleanRatio}`, r]));
+  const rows = [...unique.values()];
+  const ratios = [...new Set(rows.map((r) => r.cleanRatio))].sort((a, b) => a - b);
+  const clips = ratios.map((q) => rows.find((r) => r.cleanRatio === q)?.cleanClips ?? 0);
+  console.log(`| defense | ${ratios.map((q, i) => `${pct(q)}% (${clips[i]} clips): CA / ASR, s`).join(' | ')} | s at the largest / s at the smallest |`);
+  console.log(`|---|${ratios.map(() => '---').join('|')}|---|`);
+  for (const setting of [...new Set(rows.map((r) => r.setting))]) {
+    const at = ratios.map((q) => rows.filter((r) => r.setting === setting && r.cleanRatio === q));
+    const seconds = at.map((rs) => (rs.length ? rs.reduce((a, r) => a + r.seconds, 0) / rs.length : NaN));
+    const cells = at.map((rs, i) =>
+      rs.length ? `${meanStd(rs.map((r) => r.after.ca))} / ${meanStd(rs.map((r) => r.after.asr))}, ${seconds[i].toFixed(0)}` : 'n/a',
+    );
+    const known = seconds.filter(Number.isFinite);
+    const growth = known.length > 1 && known[0] > 0 ? `${(known[known.length - 1] / known[0]).toFixed(1)}x` : 'n/a';
+    console.log(`| ${setting} | ${cells.join(' | ')} | ${growth} |`);
+  }
+  const before = rows[0]?.before;
+  if (before) console.log(`\nNo Defense: CA ${pct(before.ca)}, ASR ${pct(before.asr)} (${[...new Set(rows.map((r) => path.basename(r.run)))].join(', ')}).`);
+}
+
 const [kind, ...inputs] = process.argv.slice(2);
 if (kind === 'attacks') attacks(inputs);
 else if (kind === 'defenses') defenses(inputs);
 else if (kind === 'defense-rows') defenseRows(inputs);
 else if (kind === 'study') study(inputs);
 else if (kind === 'speed') speed(inputs);
+else if (kind === 'grid-smoke') gridSmoke(inputs);
+else if (kind === 'cost') cost(inputs);
 else {
   console.error(
-    'usage: npx tsx scripts/tables.ts attacks RUN... | defenses RESULTS.jsonl... | defense-rows RESULTS.jsonl... [--settings a,b] [--attack-seeds 0] | study RESULTS.jsonl... | speed BENCH.jsonl...',
+    'usage: npx tsx scripts/tables.ts attacks RUN... | defenses RESULTS.jsonl... | defense-rows RESULTS.jsonl... [--settings a,b] [--attack-seeds 0] | study RESULTS.jsonl... | speed BENCH.jsonl... | grid-smoke SMOKE.jsonl | cost RESULTS.jsonl...',
   );
   process.exit(2);
 }
