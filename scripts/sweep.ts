@@ -51,10 +51,17 @@ if (existsSync(config.results)) {
 
 const jobs = config.runs.flatMap((run) => Object.entries(config.settings).flatMap(([name, setting]) => seeds.map((seed) => ({ run, name, setting, seed }))));
 let index = 0;
+const skipped: string[] = [];
 for (const job of jobs) {
   index++;
   const key = `${path.resolve(job.run)}|${job.name}|${job.seed}|${cleanRatio}`;
   if (done.has(key)) continue;
+  // A run still training (or never made) is skipped, not fatal, so that one config can be run again as its
+  // attack runs finish; the skipped jobs are listed at the end.
+  if (!existsSync(path.join(job.run, 'metrics.json'))) {
+    skipped.push(`${job.name} on ${path.basename(job.run)}`);
+    continue;
+  }
   const attack = JSON.parse(readFileSync(path.join(job.run, 'metrics.json'), 'utf8'));
   const out = path.join(config.work, job.name, `${path.basename(job.run)}-d${job.seed}-c${cleanRatio}`);
   const started = Date.now();
@@ -103,4 +110,7 @@ for (const job of jobs) {
     process.stderr.write(`failed: ${(e as Error).message}\n`);
   }
   if (!config.keepModels) rmSync(out, { recursive: true, force: true });
+}
+if (skipped.length > 0) {
+  process.stderr.write(`skipped ${skipped.length} job(s) whose run has no metrics.json yet: ${skipped.join(', ')}\n`);
 }
