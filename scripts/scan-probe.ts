@@ -12,12 +12,12 @@
 //
 // usage: npx tsx scripts/scan-probe.ts LIST.json OUT.json   (LIST.json as scripts/scan-zoo.ts reads it)
 import { readFileSync, writeFileSync } from 'node:fs';
-import { cleanFeatures, defenderClips } from '../src/analysis/run-data.ts';
 import { auroc } from '../src/analysis/auroc.ts';
 import { anomalyIndices } from '../src/analysis/neural-cleanse.ts';
+import { cleanFeatures, defenderClips } from '../src/analysis/run-data.ts';
 import { getFrontEnd } from '../src/audio/frontends.ts';
-import { createRng } from '../src/data/rng.ts';
 import { disposeFeatureSet } from '../src/data/feature-set.ts';
+import { createRng } from '../src/data/rng.ts';
 import { loadModel } from '../src/models/checkpoint.ts';
 import { add, indexSelect, mean, mul, noGrad, randn, softmax, std, type Tensor, tensor, tidy } from '../src/torch/index.ts';
 import type { ZooEntry } from './scan-zoo.ts';
@@ -56,7 +56,10 @@ for (const entry of list) {
   const k = classes.length;
   const per: Record<Stat, number[]> = { runnerUp: Array(k).fill(0), prob: Array(k).fill(0), noise: Array(k).fill(0), shuffled: Array(k).fill(0) };
   for (let t = 0; t < k; t++) {
-    const others = labels.map((l, i) => [l, i]).filter(([l]) => l !== t).map(([, i]) => i);
+    const others = labels
+      .map((l, i) => [l, i])
+      .filter(([l]) => l !== t)
+      .map(([, i]) => i);
     per.runnerUp[t] = others.filter((i) => clean.top[i][1] === t).length / others.length;
     per.prob[t] = others.reduce((s, i) => s + clean.probs[i][t], 0) / others.length;
   }
@@ -82,7 +85,9 @@ for (const entry of list) {
     scores[s] = { index: indices[suspect], suspect: classes[suspect], values: per[s].map((v) => Number(v.toFixed(4))) };
   }
   rows.push({ run: entry.run, label: entry.label, target, classes, ...scores, seconds: (Date.now() - started) / 1000 });
-  process.stderr.write(`${entry.run} (${entry.label}): ${statistics.map((s) => `${s} ${(scores[s] as { index: number }).index.toFixed(2)} ${(scores[s] as { suspect: string }).suspect}`).join(', ')}\n`);
+  process.stderr.write(
+    `${entry.run} (${entry.label}): ${statistics.map((s) => `${s} ${(scores[s] as { index: number }).index.toFixed(2)} ${(scores[s] as { suspect: string }).suspect}`).join(', ')}\n`,
+  );
   disposeFeatureSet(set);
   model.dispose();
 }

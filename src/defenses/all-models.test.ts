@@ -75,3 +75,41 @@ describe('every defense on every model family', () => {
     });
   }
 });
+
+describe('every defense that reads clean data refuses a clean set too small for it', () => {
+  it('resnet, 6 clips: each names its minimum and the fix', async () => {
+    const { config, inputShape } = configForFrontEnd('resnet', 'mfcc-flowmur');
+    manualSeed(1);
+    const tiny = makeFeatureSet(
+      tidy(() => randn([6, ...inputShape])),
+      [0, 1, 2, 0, 1, 2],
+      ['a', 'b', 'c'],
+    );
+    const checked: string[] = [];
+    try {
+      for (const name of defenseNames()) {
+        const spec = getDefense(name);
+        if (!spec.needsData) continue; // CLP is data-free: it is given no clips at all
+        assert.ok(spec.minCleanClips > 6, `${name}'s minimum (${spec.minCleanClips}) is above the 6 clips given`);
+        const model: KwsModel = buildModel('resnet', { ...config, classes: 3 });
+        const info = { name: 'resnet', neuronLayers: getModelSpec('resnet').neuronLayers(model) };
+        try {
+          await assert.rejects(
+            spec.run(model, tiny, { options: shortOptions(name), seed: 0, model: info }),
+            (e: Error) => e.message === `${name} needs at least ${spec.minCleanClips} clean clips, got 6; raise --clean-ratio`,
+          );
+          checked.push(name);
+        } finally {
+          model.dispose();
+        }
+      }
+    } finally {
+      disposeFeatureSet(tiny);
+    }
+    assert.deepEqual(
+      checked,
+      defenseNames().filter((n) => getDefense(n).needsData),
+    );
+    assert.ok(checked.length >= 8, `checked ${checked.join(', ')}`);
+  });
+});
