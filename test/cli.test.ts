@@ -2,7 +2,7 @@
 // after kill -9, and clear errors for bad inputs.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -215,5 +215,29 @@ describe('kwshield CLI', () => {
     const resumed = run(['train', '--data', data, '--out', out, '--epochs', '6', '--resume', '--json']);
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.equal(resumed.json().epochs, 6);
+  });
+  it('two attacks started side by side on one cache train their shared clean model once', async () => {
+    const sharedEnv = { ...env, KWSHIELD_CACHE: path.join(work, 'shared-cache'), KWSHIELD_THREADS: '1' };
+    const attack = (name: string) =>
+      new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const args = [bin, 'attack', '--data', data, '--attack', name, '--epochs', '2', '--out', path.join(work, `side-${name}`)];
+        const child = spawn(process.execPath, args, { env: sharedEnv, cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        child.stderr.on('data', (d) => {
+          stderr += d;
+        });
+        child.on('exit', (code) => resolve({ code, stderr }));
+      });
+    const results = await Promise.all([attack('badnets'), attack('jingleback')]);
+    for (const r of results) assert.equal(r.code, 0, r.stderr);
+    const trained = results.filter((r) => r.stderr.includes('training the clean resnet'));
+    const waited = results.filter((r) => /waiting for the clean resnet in .*, being trained by pid \d+/.test(r.stderr));
+    assert.equal(trained.length, 1, 'exactly one of the two trains the clean model');
+    assert.equal(waited.length, 1, 'the other says whom it waits for');
+    const cleanRuns = path.join(sharedEnv.KWSHIELD_CACHE, 'clean-runs');
+    const [dir] = readdirSync(cleanRuns).filter((f) => !f.endsWith('.lock'));
+    const epochs = readFileSync(path.join(cleanRuns, dir, 'log.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"event":"epoch"'));
+    assert.equal(epochs.length, 2, "the clean model's log has each of its 2 epochs once");
+    assert.ok(!existsSync(path.join(cleanRuns, `${dir}.lock`)), 'the lock is released');
   });
 });

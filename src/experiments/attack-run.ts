@@ -28,6 +28,7 @@ import { dispose, keep, noGrad, saveSafetensors, type Tensor, tensor, tidy } fro
 import { type DataSplits, defaultCacheDir, disposeSplits, loadSplits } from './data-splits.ts';
 import { evaluateBackdoor } from './evaluate.ts';
 import type { Recipe, RecipeName } from './train.ts';
+import { describeHolder, waitForLock } from './jobs-lock.ts';
 import { fitModel, prepareRunFolder, saveFitted, type TrainRunOptions, trainRun } from './train-run.ts';
 
 export interface AttackRunOptions {
@@ -304,27 +305,42 @@ export async function attackRun(o: AttackRunOptions): Promise<AttackRunResult> {
 }
 
 /** The finished clean run in `dir`, trained there first (resumably) if it is not finished yet. */
+async function trainCleanModel(dir: string, o: AttackRunOptions, frontEnd: FrontEnd, splits: DataSplits, stage: (s: string) => void): Promise<void> {
+  stage(`training the clean ${o.model} on ${frontEnd.name} (kept in ${dir} for reuse)`);
+  mkdirSync(dir, { recursive: true });
+  await trainRun({
+    data: o.data,
+    model: o.model,
+    out: dir,
+    frontEnd: frontEnd.name,
+    recipe: o.recipe,
+    epochs: o.epochs,
+    seed: o.seed ?? 0,
+    overrides: o.overrides,
+    resume: true,
+    cacheDir: o.cacheDir,
+    splits,
+    onBatch: o.onBatch,
+    onEpoch: o.onEpoch,
+  });
+}
+
 async function cleanModelOf(dir: string, o: AttackRunOptions, frontEnd: FrontEnd, splits: DataSplits, stage: (s: string) => void): Promise<KwsModel> {
   if (!existsSync(path.join(dir, 'model.json'))) {
     if (o.cleanRun)
       throw new AttackRunError(`--clean-run ${dir} is not a finished run (no model.json); train it with kwshield train, or leave --clean-run out`);
-    stage(`training the clean ${o.model} on ${frontEnd.name} (kept in ${dir} for reuse)`);
-    mkdirSync(dir, { recursive: true });
-    await trainRun({
-      data: o.data,
-      model: o.model,
-      out: dir,
-      frontEnd: frontEnd.name,
-      recipe: o.recipe,
-      epochs: o.epochs,
-      seed: o.seed ?? 0,
-      overrides: o.overrides,
-      resume: true,
-      cacheDir: o.cacheDir,
-      splits,
-      onBatch: o.onBatch,
-      onEpoch: o.onEpoch,
+    // Two attacks of one configuration started side by side (one per core, sharing KWSHIELD_CACHE) need
+    // the same clean model: the first trains it under a lock, the second waits and reuses it, instead of
+    // both training it into one folder (as `grid run` workers already do, src/experiments/jobs-worker.ts).
+    const lock = await waitForLock(`${dir}.lock`, {
+      purpose: `clean ${o.model} for ${o.out}`,
+      onWait: (h) => stage(`waiting for the clean ${o.model} in ${dir}, being trained by ${describeHolder(h)}`),
     });
+    try {
+      if (!existsSync(path.join(dir, 'model.json'))) await trainCleanModel(dir, o, frontEnd, splits, stage);
+    } finally {
+      lock?.release();
+    }
   }
   const { model, manifest } = loadModel(dir);
   if (manifest.model !== o.model || manifest.frontEnd !== frontEnd.name || manifest.classes.join() !== splits.classes.join()) {
