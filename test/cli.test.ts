@@ -236,7 +236,9 @@ describe('kwshield CLI', () => {
     assert.equal(waited.length, 1, 'the other says whom it waits for');
     const cleanRuns = path.join(sharedEnv.KWSHIELD_CACHE, 'clean-runs');
     const [dir] = readdirSync(cleanRuns).filter((f) => !f.endsWith('.lock'));
-    const epochs = readFileSync(path.join(cleanRuns, dir, 'log.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"event":"epoch"'));
+    const epochs = readFileSync(path.join(cleanRuns, dir, 'log.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"event":"epoch"'));
     assert.equal(epochs.length, 2, "the clean model's log has each of its 2 epochs once");
     assert.ok(!existsSync(path.join(cleanRuns, `${dir}.lock`)), 'the lock is released');
   });

@@ -27,8 +27,8 @@ import { configForFrontEnd, getModelSpec, type KwsModel } from '../models/index.
 import { dispose, keep, noGrad, saveSafetensors, type Tensor, tensor, tidy } from '../torch/index.ts';
 import { type DataSplits, defaultCacheDir, disposeSplits, loadSplits } from './data-splits.ts';
 import { evaluateBackdoor } from './evaluate.ts';
-import type { Recipe, RecipeName } from './train.ts';
 import { describeHolder, waitForLock } from './jobs-lock.ts';
+import type { Recipe, RecipeName } from './train.ts';
 import { fitModel, prepareRunFolder, saveFitted, type TrainRunOptions, trainRun } from './train-run.ts';
 
 export interface AttackRunOptions {
