@@ -1,4 +1,4 @@
-// Exploration (issue 11; written 2026-12-02, not yet evaluated: its first results were lost with that VM): ABS-style neuron stimulation (Liu et al. 2019). For each BatchNorm channel of the
+// Exploration (issue 11; written 2026-12-02; evaluated 2026-12-03 on one backdoored and one clean ResNet, no separation: measured/scan/stimulate-2026-12-03.json): ABS-style neuron stimulation (Liu et al. 2019). For each BatchNorm channel of the
 // chosen layers, the channel's output is set to a constant (BN weight 0, bias v) with v = bias + k * |weight|
 // (the clean post-BN channel has mean ~bias and spread ~|weight|), and we record, for every class t, the share
 // of clean clips of other classes that the model then predicts as t. A backdoor neuron should flip clips of
