@@ -1,4 +1,4 @@
-// npx tsx bench/epoch.ts -- --data DIR [--epochs N --threads N --no-torch]
+// npx tsx bench/epoch.ts -- --data DIR [--epochs N --threads N --no-torch --node-flags '--single-threaded-gc']
 // The wall clock a user sees: `kwshield train --model resnet` on a Speech Commands folder (the small synthetic
 // SCD-10: `kwshield data synth --preset small`), seconds per epoch, beside the same epochs done by PyTorch at
 // its best (bench/torch_epoch.py on the very features kwshield trained on, the same recipe, the same
@@ -23,6 +23,8 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     'no-torch': { type: 'boolean', default: false },
     'torch-allocators': { type: 'string', default: 'glibc-keep' },
+    /** flags for the node that runs `kwshield train` (to try V8 settings, e.g. --single-threaded-gc) */
+    'node-flags': { type: 'string', default: '' },
   },
 });
 if (!values.data) throw new Error('--data DIR is required: a Speech Commands folder, e.g. one made by `kwshield data synth --preset small --out DIR`');
@@ -41,9 +43,23 @@ interface EpochLine {
 try {
   console.error(`ours: kwshield train --model resnet --epochs ${epochs} (KWSHIELD_THREADS=${threads}) ...`);
   const out = path.join(work, 'run');
+  const nodeFlags = values['node-flags'].split(' ').filter(Boolean);
   const train = spawnSync(
-    path.join(repoRoot, 'bin', 'kwshield'),
-    ['train', '--data', values.data, '--model', 'resnet', '--epochs', String(epochs), '--out', out, '--json'],
+    process.execPath,
+    [
+      ...nodeFlags,
+      path.join(repoRoot, 'bin', 'kwshield'),
+      'train',
+      '--data',
+      values.data,
+      '--model',
+      'resnet',
+      '--epochs',
+      String(epochs),
+      '--out',
+      out,
+      '--json',
+    ],
     {
       encoding: 'utf8',
       env: { ...process.env, KWSHIELD_THREADS: String(threads) },
@@ -121,6 +137,7 @@ try {
   console.log(
     JSON.stringify({
       case: 'resnet.train_epoch',
+      ...(nodeFlags.length ? { node_flags: nodeFlags.join(' ') } : {}),
       clips,
       batch: recipe.batchSize,
       threads,
