@@ -18,12 +18,18 @@
 //   initial cost, x1.5 after `patience` successful steps, /1.5^1.5 after `patience` failed ones;
 // - a class's norm is the smallest mask mean among steps whose batch reached `successThreshold`
 //   (NC: 0.99; 0.9 here, fewer steps); a class that never reached it keeps its last mask, flagged.
+//
+// The same optimisation runs in feature space when `layer` names a module: the trigger is stamped on that
+// module's output (a forward hook) instead of the input, the mask either per element or per channel (one
+// value per feature map, shared over its positions), the pattern inside the clean activations' range (one
+// range for the layer, per channel or per element). A trigger that transforms the whole clip (a filter, a
+// pitch shift) is no small input patch, but a backdoor still needs some units of a deep layer to carry it.
 
 import type { FeatureSet } from '../data/feature-set.ts';
 import { createRng } from '../data/rng.ts';
 import type { KwsModel } from '../models/registry.ts';
-import { adam } from '../nn/index.ts';
-import { add, crossEntropy, grad, indexSelect, mul, sigmoid, type Tensor, tensor, tidy } from '../torch/index.ts';
+import { adam, type Module, withForwardHook } from '../nn/index.ts';
+import { add, crossEntropy, grad, indexSelect, max, maximum, min, minimum, mul, noGrad, sigmoid, sub, type Tensor, tensor, tidy } from '../torch/index.ts';
 
 export interface NeuralCleanseOptions {
   /** optimisation steps (default 150) */
@@ -42,6 +48,12 @@ export interface NeuralCleanseOptions {
   seed?: number;
   /** classes to reverse-engineer (default all) */
   labels?: number[];
+  /** stamp the trigger on this module's output (a dotted name of model.namedModules()) instead of the input */
+  layer?: string;
+  /** one mask value per element (default), or per channel (the site's first axis), shared over positions */
+  maskOver?: 'elements' | 'channels';
+  /** the pattern's range: one for the site (default 'global'), per channel, or per element */
+  range?: PatternRange;
   /** called after every step */
   onProgress?: (done: number, total: number) => void;
 }
@@ -55,6 +67,81 @@ export interface ReversedTrigger {
   success: number;
   /** whether any step reached the success threshold */
   reached: boolean;
+}
+
+export type PatternRange = 'global' | 'per-channel' | 'per-element';
+
+/** A tensor's minimum and maximum over clips (dim 0), reduced further over all but the kept axes. */
+function rangeOf(values: Tensor, range: PatternRange): [Tensor, Tensor] {
+  return tidy(() => {
+    if (range === 'global') return [values.min().reshape([1]), values.max().reshape([1])];
+    let lo = min(values, 0);
+    let hi = max(values, 0);
+    if (range === 'per-channel') {
+      for (let d = lo.ndim - 1; d >= 1; d--) {
+        lo = min(lo, d, true);
+        hi = max(hi, d, true);
+      }
+    }
+    return [lo.contiguous(), hi.contiguous()];
+  });
+}
+
+/** The clean values at the trigger's site: the features, or the named module's outputs on them. */
+function siteRange(model: KwsModel, clean: FeatureSet, module: Module | null, range: PatternRange): { shape: number[]; lo: Tensor; hi: Tensor } {
+  if (!module) {
+    const [lo, hi] = rangeOf(clean.features, range);
+    return { shape: clean.features.shape.slice(1), lo, hi };
+  }
+  const outputs: Tensor[] = [];
+  noGrad(() =>
+    withForwardHook(
+      module,
+      (out) => {
+        const kept = out.contiguous().clone();
+        kept.persistent = true;
+        outputs.push(kept);
+        return undefined;
+      },
+      () => {
+        for (let start = 0; start < clean.size; start += 64) {
+          tidy(() => {
+            const idx = Array.from({ length: Math.min(64, clean.size - start) }, (_, i) => BigInt(start + i));
+            model.forward(indexSelect(clean.features, 0, tensor(BigInt64Array.from(idx))));
+          });
+        }
+      },
+    ),
+  );
+  try {
+    const [lo, hi] = tidy(() => {
+      const [l, h] = rangeOf(outputs[0], range);
+      let lo = l;
+      let hi = h;
+      for (const o of outputs.slice(1)) {
+        const [bl, bh] = rangeOf(o, range);
+        lo = minimum(lo, bl);
+        hi = maximum(hi, bh);
+      }
+      return [lo, hi];
+    });
+    return { shape: outputs[0].shape.slice(1), lo, hi };
+  } finally {
+    for (const o of outputs) o.dispose();
+  }
+}
+
+function siteModule(model: KwsModel, name: string): Module {
+  const found = model.namedModules().find(([n]) => n === name);
+  if (!found)
+    throw new Error(
+      `Neural Cleanse: the model has no module '${name}'; its modules are ${model
+        .namedModules()
+        .map(([n]) => n)
+        .filter(Boolean)
+        .join(', ')}`,
+    );
+  return found[1];
 }
 
 /** MAD-based anomaly index of each value below the median: (median - v) / (1.4826 * MAD); 0 above it. */
@@ -86,9 +173,14 @@ export function reverseEngineerTriggers(model: KwsModel, clean: FeatureSet, opts
   const patience = opts.patience ?? 5;
   const labels = opts.labels ?? clean.classes.map((_, i) => i);
   const k = labels.length;
-  const shape = clean.features.shape.slice(1);
-  const area = shape.reduce((a, b) => a * b, 1);
-  const [lo, hi] = tidy(() => [clean.features.min().item(), clean.features.max().item()]);
+  const module = opts.layer ? siteModule(model, opts.layer) : null;
+  const { shape, lo, hi } = siteRange(model, clean, module, opts.range ?? 'global');
+  lo.persistent = true;
+  hi.persistent = true;
+  const maskShape = opts.maskOver === 'channels' ? [shape[0], ...shape.slice(1).map(() => 1)] : shape;
+  const area = maskShape.reduce((a, b) => a * b, 1);
+  const span = tidy(() => sub(hi, lo));
+  span.persistent = true;
   const pools = labels.map((label) => {
     const pool = clean.labelList.map((l, i) => (l === label ? -1 : i)).filter((i) => i >= 0);
     if (pool.length === 0) throw new Error(`Neural Cleanse: no clean clip outside class '${clean.classes[label]}'`);
@@ -96,8 +188,8 @@ export function reverseEngineerTriggers(model: KwsModel, clean: FeatureSet, opts
   });
   const b = Math.min(batchSize, ...pools.map((p) => p.length));
   const m0 = opts.initialMask ?? 0.1;
-  const maskLogits = tensor(new Float32Array(k * area).fill(Math.log(m0 / (1 - m0))), [k, ...shape]);
-  const patternLogits = tensor(new Float32Array(k * area), [k, ...shape]);
+  const maskLogits = tensor(new Float32Array(k * area).fill(Math.log(m0 / (1 - m0))), [k, ...maskShape]);
+  const patternLogits = tensor(new Float32Array(k * shape.reduce((a, c) => a * c, 1)), [k, ...shape]);
   for (const t of [maskLogits, patternLogits]) {
     t.requiresGrad = true;
     t.persistent = true;
@@ -112,11 +204,18 @@ export function reverseEngineerTriggers(model: KwsModel, clean: FeatureSet, opts
     for (let step = 0; step < steps; step++) {
       const indices = pools.flatMap((pool) => Array.from({ length: b }, (_, j) => pool[(step * b + j) % pool.length]));
       const { maskL1, hits } = tidy(() => {
-        const x = indexSelect(clean.features, 0, tensor(BigInt64Array.from(indices, BigInt))).reshape([k, b, ...shape]);
+        const x = indexSelect(clean.features, 0, tensor(BigInt64Array.from(indices, BigInt)));
         const mask = sigmoid(maskLogits).unsqueeze(1);
-        const pattern = add(mul(sigmoid(patternLogits), hi - lo), lo).unsqueeze(1);
-        const stamped = add(mul(add(mask.neg(), 1), x), mul(mask, pattern)).reshape([k * b, ...shape]);
-        const logits = model.forward(stamped);
+        const pattern = add(mul(sigmoid(patternLogits), span), lo).unsqueeze(1);
+        // x' = (1 - m) x + m p, each class's rows with its own mask and pattern
+        const stamp = (v: Tensor) => add(mul(add(mask.neg(), 1), v.reshape([k, b, ...shape])), mul(mask, pattern)).reshape([k * b, ...shape]);
+        const logits = module
+          ? withForwardHook(
+              module,
+              (out) => stamp(out),
+              () => model.forward(x),
+            )
+          : model.forward(stamp(x));
         const maskMeans = sigmoid(maskLogits).reshape([k, area]).mean(1);
         const costs = tensor(Float32Array.from(state, (s) => s.cost));
         // Sum over classes of each class's batch-mean CE plus its own lambda * mask mean.
@@ -149,7 +248,7 @@ export function reverseEngineerTriggers(model: KwsModel, clean: FeatureSet, opts
     }
   } finally {
     optimizer.dispose();
-    for (const t of [maskLogits, patternLogits, target]) t.dispose();
+    for (const t of [maskLogits, patternLogits, target, lo, hi, span]) t.dispose();
     model.train(wasTraining);
   }
   return labels.map((label, c) => {
