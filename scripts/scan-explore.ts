@@ -9,6 +9,8 @@
 //   fnc-<layer>-chpc one mask value per channel, pattern in each channel's clean range
 //   shift          the smallest time-invariant feature shift per class (spectral-shift.ts)
 //   anp            where clean clips go under ANP's adversarial neuron perturbation (neuron-perturbation.ts)
+//   subspace       per class, the share of the classifier row outside the clean penultimate features' 95%-variance
+//                  principal subspace (a backdoor direction is one clean data does not span)
 //   mmbd           MM-BD's maximum achievable margin per class, inputs inside each element's clean range
 // One line per (model, variant) in OUT.jsonl (a second run skips those there), AUROC per variant at the end.
 //
@@ -26,7 +28,42 @@ import { reverseEngineerShifts } from '../src/analysis/spectral-shift.ts';
 import { getFrontEnd } from '../src/audio/frontends.ts';
 import { disposeFeatureSet, subsetOf } from '../src/data/feature-set.ts';
 import { loadModel } from '../src/models/checkpoint.ts';
+import { pca } from '../src/analysis/pca.ts';
+import { classifierLayer } from '../src/defenses/neurons.ts';
+import { getModelSpec, type KwsModel } from '../src/models/registry.ts';
+import { withForwardHook } from '../src/nn/index.ts';
+import { matmul, noGrad, type Tensor, tidy } from '../src/torch/index.ts';
 import type { ZooEntry } from './scan-zoo.ts';
+
+function classifierResiduals(model: KwsModel, family: string, clean: { features: Tensor }): number[] {
+  const name = classifierLayer(model, getModelSpec(family).neuronLayers(model));
+  const fc = model.namedModules().find(([n]) => n === name)?.[1] as unknown as { weight: Tensor };
+  return noGrad(() =>
+    tidy(() => {
+      let inputs: Tensor | null = null;
+      withForwardHook(
+        fc as never,
+        (_out, x) => {
+          inputs = x.flatten(1).clone();
+          inputs.persistent = true;
+          return undefined;
+        },
+        () => model.forward(clean.features),
+      );
+      const f = inputs as unknown as Tensor;
+      const { axes, explained } = pca(f, f.shape[1]);
+      let k = 0;
+      for (let acc = 0; k < explained.length && acc < 0.95; k++) acc += explained[k];
+      const basis = axes.narrow(1, 0, k);
+      const w = fc.weight; // [classes, D]
+      const inside = matmul(matmul(w, basis), basis.transpose(0, 1));
+      const residual = w.sub(inside).norm(2, 1).div(w.norm(2, 1));
+      const out = residual.toArray();
+      f.dispose();
+      return out;
+    }),
+  );
+}
 
 const { values: args, positionals } = parseArgs({
   allowPositionals: true,
@@ -36,7 +73,7 @@ const [listFile, outFile] = positionals;
 if (!listFile || !outFile) throw new Error('usage: npx tsx scripts/scan-explore.ts LIST.json OUT.jsonl [--variants a,b] [--layers l1,l2]');
 const list = JSON.parse(readFileSync(listFile, 'utf8')) as ZooEntry[];
 const layers = (args.layers as string).split(',');
-const variants: Record<string, NeuralCleanseOptions | 'mmbd' | 'shift' | 'anp'> = {
+const variants: Record<string, NeuralCleanseOptions | 'mmbd' | 'shift' | 'anp' | 'subspace'> = {
   'nc-global': {},
   'nc-element': { range: 'per-element' },
   ...Object.fromEntries(
@@ -49,6 +86,7 @@ const variants: Record<string, NeuralCleanseOptions | 'mmbd' | 'shift' | 'anp'> 
   mmbd: 'mmbd',
   shift: 'shift',
   anp: 'anp',
+  subspace: 'subspace',
 };
 const chosen = args.variants ? (args.variants as string).split(',') : Object.keys(variants);
 for (const v of chosen) if (!(v in variants)) throw new Error(`unknown variant '${v}'; known: ${Object.keys(variants).join(', ')}`);
@@ -89,7 +127,10 @@ for (const entry of list) {
     let values: number[];
     let outlier: number[];
     let extra: Record<string, unknown> = {};
-    if (spec === 'anp') {
+    if (spec === 'subspace') {
+      values = classifierResiduals(model, manifest.model, clean);
+      outlier = anomalyIndices(values.map((v) => -v)).indices; // the largest residual
+    } else if (spec === 'anp') {
       const byEps = [0.005, 0.01, 0.02, 0.04].map((eps) => perturbedPredictions(model, clean, { eps }));
       for (const p of byEps) console.error(`  eps ${p.eps}: accuracy ${p.accuracy.toFixed(2)}, received ${p.received.map((v) => v.toFixed(2)).join(' ')}`);
       const chosenEps = byEps.find((p) => p.accuracy < 0.5) ?? byEps[byEps.length - 1];

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { getFrontEnd } from '../audio/frontends.ts';
-import { add, memory, mul, narrow, sub, type Tensor, tidy } from '../torch/index.ts';
+import { add, memory, mul, narrow, sub, type Tensor, tensor, tidy } from '../torch/index.ts';
 import { stratifiedSample } from './feature-set.ts';
 import { extractFeatures, type Trigger } from './features.ts';
 import { type ClipEntry, readSpeechCommands } from './speech-commands.ts';
@@ -81,6 +81,35 @@ describe('feature extraction', () => {
     await assert.rejects(
       extractFeatures(clips, getFrontEnd('mfcc-16k'), { poison: { trigger: offsetTrigger, indices: [99], seed: 0 } }),
       /poison index 99 is outside the 12 clips/,
+    );
+  });
+
+  it('applies a trigger in groups of triggerRows rows, in clip order, with the same result', async () => {
+    const frontEnd = getFrontEnd('mfcc-16k');
+    const calls: number[][] = [];
+    // scales each row by its own clip index, so a row given the wrong index or skipped shows in the features
+    const indexed: Trigger = {
+      id: 'test-indexed',
+      domain: 'waveform',
+      apply: (x: Tensor, _rng, clipIndices) => {
+        calls.push([...clipIndices]);
+        return mul(x, tensor(Float32Array.from(clipIndices, (i) => 1 + i / 10)).unsqueeze(1));
+      },
+    };
+    const indices = [0, 2, 3, 5, 7, 8, 11];
+    const whole = await extractFeatures(clips, frontEnd, { poison: { trigger: indexed, indices, seed: 0 } });
+    assert.deepEqual(calls, [indices]);
+    calls.length = 0;
+    const before = memory().liveTensors;
+    const grouped = await extractFeatures(clips, frontEnd, { triggerRows: 3, poison: { trigger: indexed, indices, seed: 0 } });
+    assert.deepEqual(calls, [[0, 2, 3], [5, 7, 8], [11]]);
+    assert.equal(memory().liveTensors, before + 1, 'only the features survive');
+    tidy(() => assert.equal(sub(whole.features, grouped.features).abs().max().item(), 0));
+    whole.features.dispose();
+    grouped.features.dispose();
+    await assert.rejects(
+      extractFeatures(clips, frontEnd, { triggerRows: 0, poison: { trigger: indexed, indices, seed: 0 } }),
+      /triggerRows must be a positive integer/,
     );
   });
 

@@ -40,6 +40,8 @@ export interface ExtractOptions {
   poison?: PoisonSpec;
   /** clips read and transformed at a time (bounds memory) */
   chunkSize?: number;
+  /** poisoned rows a trigger transforms at a time (default TRIGGER_ROWS; bounds a spectral trigger's memory) */
+  triggerRows?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -54,20 +56,34 @@ function cacheKey(clips: ClipEntry[], frontEnd: FrontEnd, poison: PoisonSpec | u
   return hash.digest('hex').slice(0, 24);
 }
 
+/**
+ * Trigger rows transformed at a time. A spectral trigger (PBSM's pitch shift, VSVC-DSP's STFT) holds several
+ * STFTs of every row it is given: 512 rows at once peaked at 5.3 GB live and grew the caching allocator to
+ * 6.6 GB (PBSM, 1,000 test clips, 2026-12-03), enough for two attack runs side by side to exhaust 24 GB.
+ * Triggers see each row's clip index and are applied row by row in order, so the split does not change them.
+ */
+export const TRIGGER_ROWS = 64;
+
 /** Rows of `batch` at `rows` replaced by fn(those rows); the trigger sees each row's clip index (offset + row). */
-function applyToRows(batch: Tensor, rows: number[], offset: number, fn: (x: Tensor, clipIndices: number[]) => Tensor): Tensor {
-  if (rows.length === 0) return batch;
-  return tidy(() => {
-    const index = tensor(BigInt64Array.from(rows, BigInt));
-    const changed = fn(
-      call('aten::index_select', '', [batch.handle, 0, index.handle]),
-      rows.map((r) => r + offset),
-    );
-    if (changed.shape.join(',') !== [rows.length, ...batch.shape.slice(1)].join(',')) {
-      throw new Error(`trigger changed the shape of its batch: [${rows.length}, ${batch.shape.slice(1).join(', ')}] became [${changed.shape.join(', ')}]`);
-    }
-    return call('aten::index_copy', '', [batch.handle, 0, index.handle, changed.handle]);
-  });
+function applyToRows(batch: Tensor, rows: number[], offset: number, groupSize: number, fn: (x: Tensor, clipIndices: number[]) => Tensor): Tensor {
+  let out = batch;
+  for (let start = 0; start < rows.length; start += groupSize) {
+    const group = rows.slice(start, start + groupSize);
+    const next = tidy(() => {
+      const index = tensor(BigInt64Array.from(group, BigInt));
+      const changed = fn(
+        call('aten::index_select', '', [out.handle, 0, index.handle]),
+        group.map((r) => r + offset),
+      );
+      if (changed.shape.join(',') !== [group.length, ...batch.shape.slice(1)].join(',')) {
+        throw new Error(`trigger changed the shape of its batch: [${group.length}, ${batch.shape.slice(1).join(', ')}] became [${changed.shape.join(', ')}]`);
+      }
+      return call('aten::index_copy', '', [out.handle, 0, index.handle, changed.handle]);
+    });
+    if (out !== batch) out.dispose();
+    out = next;
+  }
+  return out;
 }
 
 async function loadWaves(clips: ClipEntry[], frontEnd: FrontEnd): Promise<Tensor> {
@@ -104,6 +120,8 @@ export async function extractFeatures(
   const poisoned = new Set(poison?.indices ?? []);
   const rng = createRng(poison?.seed ?? 0);
   const chunkSize = opts.chunkSize ?? 512;
+  const groupSize = opts.triggerRows ?? TRIGGER_ROWS;
+  if (!(Number.isInteger(groupSize) && groupSize > 0)) throw new RangeError(`triggerRows must be a positive integer, got ${groupSize}`);
   const parts: Tensor[] = [];
   for (let start = 0; start < clips.length; start += chunkSize) {
     const chunk = clips.slice(start, start + chunkSize);
@@ -114,9 +132,10 @@ export async function extractFeatures(
     const waves = await loadWaves(chunk, frontEnd);
     const part = noGrad(() =>
       tidy(() => {
-        const triggered = poison?.trigger.domain === 'waveform' ? applyToRows(waves, rows, start, (x, idx) => poison.trigger.apply(x, rng, idx)) : waves;
+        const triggered =
+          poison?.trigger.domain === 'waveform' ? applyToRows(waves, rows, start, groupSize, (x, idx) => poison.trigger.apply(x, rng, idx)) : waves;
         const features = applyInBatches(frontEnd, triggered);
-        return poison?.trigger.domain === 'features' ? applyToRows(features, rows, start, (x, idx) => poison.trigger.apply(x, rng, idx)) : features;
+        return poison?.trigger.domain === 'features' ? applyToRows(features, rows, start, groupSize, (x, idx) => poison.trigger.apply(x, rng, idx)) : features;
       }),
     );
     waves.dispose();
