@@ -1,4 +1,4 @@
-// npx tsx bench/epoch.ts -- --data DIR [--epochs N --threads N --no-torch --node-flags '--single-threaded-gc']
+// npx tsx bench/epoch.ts -- --data DIR [--epochs N --threads N --no-torch --node-flags=--single-threaded-gc]
 // The wall clock a user sees: `kwshield train --model resnet` on a Speech Commands folder (the small synthetic
 // SCD-10: `kwshield data synth --preset small`), seconds per epoch, beside the same epochs done by PyTorch at
 // its best (bench/torch_epoch.py on the very features kwshield trained on, the same recipe, the same
@@ -23,7 +23,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     'no-torch': { type: 'boolean', default: false },
     'torch-allocators': { type: 'string', default: 'glibc-keep' },
-    /** flags for the node that runs `kwshield train` (to try V8 settings, e.g. --single-threaded-gc) */
+    /** flags for the node that runs `kwshield train`, e.g. --node-flags=--single-threaded-gc (the = form: a value starting with -- is read as an option otherwise) */
     'node-flags': { type: 'string', default: '' },
   },
 });

@@ -11,6 +11,8 @@
 //   anp            where clean clips go under ANP's adversarial neuron perturbation (neuron-perturbation.ts)
 //   subspace       per class, the share of the classifier row outside the clean penultimate features' 95%-variance
 //                  principal subspace (a backdoor direction is one clean data does not span)
+//   diffnc         input-domain Neural Cleanse (per-element range) for triggers the model has and a GN-FT-purified
+//                  copy of it (default recipe, on the same clean clips) lacks: the copy must keep the true class
 //   mmbd           MM-BD's maximum achievable margin per class, inputs inside each element's clean range
 // One line per (model, variant) in OUT.jsonl (a second run skips those there), AUROC per variant at the end.
 //
@@ -22,18 +24,37 @@ import { auroc } from '../src/analysis/auroc.ts';
 import { maxMargins } from '../src/analysis/max-margin.ts';
 import { anomalyIndices, type NeuralCleanseOptions, reverseEngineerTriggers } from '../src/analysis/neural-cleanse.ts';
 import { perturbedPredictions } from '../src/analysis/neuron-perturbation.ts';
+import { pca } from '../src/analysis/pca.ts';
 import { cleanFeatures, defenderClips } from '../src/analysis/run-data.ts';
 import { balancedSubset } from '../src/analysis/scan.ts';
 import { reverseEngineerShifts } from '../src/analysis/spectral-shift.ts';
 import { getFrontEnd } from '../src/audio/frontends.ts';
-import { disposeFeatureSet, subsetOf } from '../src/data/feature-set.ts';
-import { loadModel } from '../src/models/checkpoint.ts';
-import { pca } from '../src/analysis/pca.ts';
+import { disposeFeatureSet, type FeatureSet, subsetOf } from '../src/data/feature-set.ts';
+import { resolveOptions } from '../src/data/options.ts';
+import { getDefense } from '../src/defenses/index.ts';
 import { classifierLayer } from '../src/defenses/neurons.ts';
+import { timeAxisOf } from '../src/experiments/train-run.ts';
+import { loadModel } from '../src/models/checkpoint.ts';
 import { getModelSpec, type KwsModel } from '../src/models/registry.ts';
 import { withForwardHook } from '../src/nn/index.ts';
-import { matmul, noGrad, type Tensor, tidy } from '../src/torch/index.ts';
+import { manualSeed, matmul, noGrad, type Tensor, tidy } from '../src/torch/index.ts';
 import type { ZooEntry } from './scan-zoo.ts';
+
+/** A copy of the run's model purified by GN-FT's default recipe on the defender's clean clips. */
+async function purifiedCopy(run: string, clean: FeatureSet): Promise<KwsModel> {
+  const { model, manifest } = loadModel(run);
+  const spec = getModelSpec(manifest.model);
+  const defense = getDefense('gnft');
+  const options = resolveOptions(defense.name, defense.options, { ...defense.recipes.default });
+  manualSeed(0);
+  await defense.run(model, clean, {
+    options,
+    seed: 0,
+    model: { name: spec.name, neuronLayers: spec.neuronLayers(model), timeAxis: timeAxisOf(getFrontEnd(manifest.frontEnd)) },
+  });
+  model.eval();
+  return model;
+}
 
 function classifierResiduals(model: KwsModel, family: string, clean: { features: Tensor }): number[] {
   const name = classifierLayer(model, getModelSpec(family).neuronLayers(model));
@@ -73,7 +94,7 @@ const [listFile, outFile] = positionals;
 if (!listFile || !outFile) throw new Error('usage: npx tsx scripts/scan-explore.ts LIST.json OUT.jsonl [--variants a,b] [--layers l1,l2]');
 const list = JSON.parse(readFileSync(listFile, 'utf8')) as ZooEntry[];
 const layers = (args.layers as string).split(',');
-const variants: Record<string, NeuralCleanseOptions | 'mmbd' | 'shift' | 'anp' | 'subspace'> = {
+const variants: Record<string, NeuralCleanseOptions | 'mmbd' | 'shift' | 'anp' | 'subspace' | 'diffnc'> = {
   'nc-global': {},
   'nc-element': { range: 'per-element' },
   ...Object.fromEntries(
@@ -87,6 +108,7 @@ const variants: Record<string, NeuralCleanseOptions | 'mmbd' | 'shift' | 'anp' |
   shift: 'shift',
   anp: 'anp',
   subspace: 'subspace',
+  diffnc: 'diffnc',
 };
 const chosen = args.variants ? (args.variants as string).split(',') : Object.keys(variants);
 for (const v of chosen) if (!(v in variants)) throw new Error(`unknown variant '${v}'; known: ${Object.keys(variants).join(', ')}`);
@@ -127,7 +149,17 @@ for (const entry of list) {
     let values: number[];
     let outlier: number[];
     let extra: Record<string, unknown> = {};
-    if (spec === 'subspace') {
+    if (spec === 'diffnc') {
+      const purified = await purifiedCopy(run, all);
+      try {
+        values = reverseEngineerTriggers(model, clean, { steps: 150, batchSize: 8, range: 'per-element', reference: purified, successThreshold: 0.8 }).map(
+          (r) => r.maskL1,
+        );
+      } finally {
+        purified.dispose();
+      }
+      outlier = anomalyIndices(values).indices; // the smallest mask
+    } else if (spec === 'subspace') {
       values = classifierResiduals(model, manifest.model, clean);
       outlier = anomalyIndices(values.map((v) => -v)).indices; // the largest residual
     } else if (spec === 'anp') {

@@ -54,6 +54,13 @@ export interface NeuralCleanseOptions {
   maskOver?: 'elements' | 'channels';
   /** the pattern's range: one for the site (default 'global'), per channel, or per element */
   range?: PatternRange;
+  /**
+   * A second model that must keep each stamped clip's true class (input-domain stamping only): the trigger
+   * is then what `model` has and `reference` lacks. With a purified copy of the model as the reference, a
+   * backdoor's shortcut (which the purification removed) stays cheap while the adversarial shortcuts both
+   * models share do not.
+   */
+  reference?: KwsModel;
   /** called after every step */
   onProgress?: (done: number, total: number) => void;
 }
@@ -198,8 +205,11 @@ export function reverseEngineerTriggers(model: KwsModel, clean: FeatureSet, opts
   const state = labels.map(() => ({ cost: 0, ups: 0, downs: 0, best: null as { maskL1: number; success: number } | null, last: { maskL1: 1, success: 0 } }));
   const target = tensor(BigInt64Array.from(labels.flatMap((label) => Array<bigint>(b).fill(BigInt(label)))));
   target.persistent = true;
+  if (opts.reference && module) throw new Error('Neural Cleanse: a reference model needs input-domain stamping (no layer)');
   const wasTraining = model.training;
+  const referenceWasTraining = opts.reference?.training ?? false;
   model.eval();
+  opts.reference?.eval();
   try {
     for (let step = 0; step < steps; step++) {
       const indices = pools.flatMap((pool) => Array.from({ length: b }, (_, j) => pool[(step * b + j) % pool.length]));
@@ -219,11 +229,22 @@ export function reverseEngineerTriggers(model: KwsModel, clean: FeatureSet, opts
         const maskMeans = sigmoid(maskLogits).reshape([k, area]).mean(1);
         const costs = tensor(Float32Array.from(state, (s) => s.cost));
         // Sum over classes of each class's batch-mean CE plus its own lambda * mask mean.
-        const loss = add(crossEntropy(logits, target, { reduction: 'sum' }).div(b), mul(maskMeans, costs).sum());
+        let loss = add(crossEntropy(logits, target, { reduction: 'sum' }).div(b), mul(maskMeans, costs).sum());
+        const hit = logits.argmax(1).eq(target).toArray() as (number | boolean)[];
+        if (opts.reference) {
+          const truth = tensor(BigInt64Array.from(indices, (i) => BigInt(clean.labelList[i])));
+          const kept = (opts.reference as KwsModel).forward(stamp(x));
+          loss = add(loss, crossEntropy(kept, truth, { reduction: 'sum' }).div(b));
+          const keptTruth = kept.argmax(1).eq(truth).toArray() as (number | boolean)[];
+          keptTruth.forEach((ok, i) => {
+            if (!ok) hit[i] = false;
+          });
+        }
         const [ga, gb] = grad(loss, [maskLogits, patternLogits]) as Tensor[];
         maskLogits.grad = ga;
         patternLogits.grad = gb;
-        return { maskL1: maskMeans.toArray(), hits: logits.argmax(1).eq(target).reshape([k, b]).sum(1).toArray() };
+        const hits = Array.from({ length: k }, (_, c) => hit.slice(c * b, (c + 1) * b).filter(Boolean).length);
+        return { maskL1: maskMeans.toArray(), hits };
       });
       optimizer.step();
       optimizer.zeroGrad();
@@ -250,6 +271,7 @@ export function reverseEngineerTriggers(model: KwsModel, clean: FeatureSet, opts
     optimizer.dispose();
     for (const t of [maskLogits, patternLogits, target, lo, hi, span]) t.dispose();
     model.train(wasTraining);
+    opts.reference?.train(referenceWasTraining);
   }
   return labels.map((label, c) => {
     const s = state[c];
