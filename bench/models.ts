@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { buildModel, getModelSpec, type MemoryLayout, modelNames } from '../src/models/index.ts';
 import { adamW } from '../src/nn/index.ts';
 import { trainStep } from '../src/nn/train-step.ts';
-import { crossEntropy, keep, manualSeed, memory, noGrad, randint, randn, setNumThreads, tidy } from '../src/torch/index.ts';
+import { crossEntropy, emptyCache, keep, manualSeed, memory, noGrad, randint, randn, setNumThreads, tidy } from '../src/torch/index.ts';
 import { timed } from './timing.ts';
 import {
   findTorchPython,
@@ -131,6 +131,10 @@ for (const name of names) {
   getModelSpec(name); // an unknown name fails here, before any timing
   const times = new RoundTimes();
   const runReference = (config: TorchConfig) => {
+    // Our caching allocator keeps what the last measurement freed (it grows to fit a large model's step, up to
+    // half the RAM); the PyTorch child needs that memory: with eat-m both sides at once were OOM-killed
+    // (2026-12-03). Our next measurement warms up again, so emptying the cache here costs it nothing timed.
+    emptyCache();
     const run = runTorchScript(torchModelsScript, ['--models', name, ...torchArgs, '--layout', config.layout], python, config);
     if ('skipped' in run) console.error(`PyTorch ${name} (${config.name}): ${run.skipped}`);
     else times.add(config.name, run.cases);
