@@ -151,6 +151,39 @@ function siteModule(model: KwsModel, name: string): Module {
   return found[1];
 }
 
+/** One class's lambda (NC's cost) schedule and the smallest successful trigger size so far. */
+export interface CostState {
+  cost: number;
+  ups: number;
+  downs: number;
+  best: { size: number; success: number } | null;
+  last: { size: number; success: number };
+}
+
+export const newCostState = (initialSize: number): CostState => ({ cost: 0, ups: 0, downs: 0, best: null, last: { size: initialSize, success: 0 } });
+
+/**
+ * Neural Cleanse's schedule after a step whose trigger had `size` and reached `success` of its batch: lambda
+ * starts at initialCost when the attack first succeeds, x1.5 after `patience` successful steps, /1.5^1.5
+ * after `patience` failed ones; a successful step's size is kept if it is the smallest.
+ */
+export function advanceCost(s: CostState, size: number, success: number, o: { threshold: number; initialCost: number; patience: number }): void {
+  s.last = { size, success };
+  if (success >= o.threshold) {
+    if (!s.best || size < s.best.size) s.best = { size, success };
+    if (s.cost === 0) s.cost = o.initialCost;
+    else if (++s.ups >= o.patience) {
+      s.cost *= 1.5;
+      s.ups = 0;
+    }
+    s.downs = 0;
+  } else if (s.cost > 0 && ++s.downs >= o.patience) {
+    s.cost /= 1.5 ** 1.5;
+    s.downs = 0;
+    s.ups = 0;
+  }
+}
+
 /** MAD-based anomaly index of each value below the median: (median - v) / (1.4826 * MAD); 0 above it. */
 export function anomalyIndices(values: readonly number[]): { median: number; mad: number; indices: number[] } {
   const med = median(values);
@@ -202,7 +235,7 @@ export function reverseEngineerTriggers(model: KwsModel, clean: FeatureSet, opts
     t.persistent = true;
   }
   const optimizer = adam([maskLogits, patternLogits], { lr: opts.lr ?? 0.2, betas: [0.5, 0.9] });
-  const state = labels.map(() => ({ cost: 0, ups: 0, downs: 0, best: null as { maskL1: number; success: number } | null, last: { maskL1: 1, success: 0 } }));
+  const state = labels.map(() => newCostState(1));
   const target = tensor(BigInt64Array.from(labels.flatMap((label) => Array<bigint>(b).fill(BigInt(label)))));
   target.persistent = true;
   if (opts.reference && module) throw new Error('Neural Cleanse: a reference model needs input-domain stamping (no layer)');
@@ -248,23 +281,7 @@ export function reverseEngineerTriggers(model: KwsModel, clean: FeatureSet, opts
       });
       optimizer.step();
       optimizer.zeroGrad();
-      state.forEach((s, c) => {
-        const success = hits[c] / b;
-        s.last = { maskL1: maskL1[c], success };
-        if (success >= threshold) {
-          if (!s.best || maskL1[c] < s.best.maskL1) s.best = { maskL1: maskL1[c], success };
-          if (s.cost === 0) s.cost = initialCost;
-          else if (++s.ups >= patience) {
-            s.cost *= 1.5;
-            s.ups = 0;
-          }
-          s.downs = 0;
-        } else if (s.cost > 0 && ++s.downs >= patience) {
-          s.cost /= 1.5 ** 1.5;
-          s.downs = 0;
-          s.ups = 0;
-        }
-      });
+      state.forEach((s, c) => advanceCost(s, maskL1[c], hits[c] / b, { threshold, initialCost, patience }));
       opts.onProgress?.(step + 1, steps);
     }
   } finally {
@@ -276,6 +293,6 @@ export function reverseEngineerTriggers(model: KwsModel, clean: FeatureSet, opts
   return labels.map((label, c) => {
     const s = state[c];
     const chosen = s.best ?? s.last;
-    return { label, class: clean.classes[label], maskL1: chosen.maskL1, success: chosen.success, reached: s.best !== null };
+    return { label, class: clean.classes[label], maskL1: chosen.size, success: chosen.success, reached: s.best !== null };
   });
 }

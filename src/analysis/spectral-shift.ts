@@ -15,6 +15,7 @@ import { createRng } from '../data/rng.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { adam } from '../nn/index.ts';
 import { add, crossEntropy, grad, indexSelect, mul, std, type Tensor, tensor, tidy } from '../torch/index.ts';
+import { advanceCost, newCostState } from './neural-cleanse.ts';
 
 export interface SpectralShiftOptions {
   steps?: number;
@@ -57,7 +58,7 @@ export function reverseEngineerShifts(model: KwsModel, clean: FeatureSet, opts: 
   for (const t of [sigma, u, target]) t.persistent = true;
   u.requiresGrad = true;
   const optimizer = adam([u], { lr: opts.lr ?? 0.1, betas: [0.5, 0.9] });
-  const state = clean.classes.map(() => ({ cost: 0, ups: 0, downs: 0, best: null as { rms: number; success: number } | null, last: { rms: 0, success: 0 } }));
+  const state = clean.classes.map(() => newCostState(0));
   const wasTraining = model.training;
   model.eval();
   try {
@@ -76,24 +77,7 @@ export function reverseEngineerShifts(model: KwsModel, clean: FeatureSet, opts: 
       });
       optimizer.step();
       optimizer.zeroGrad();
-      state.forEach((s, c) => {
-        const success = hits[c] / b;
-        const rms = Math.sqrt(ms[c]);
-        s.last = { rms, success };
-        if (success >= threshold) {
-          if (!s.best || rms < s.best.rms) s.best = { rms, success };
-          if (s.cost === 0) s.cost = initialCost;
-          else if (++s.ups >= patience) {
-            s.cost *= 1.5;
-            s.ups = 0;
-          }
-          s.downs = 0;
-        } else if (s.cost > 0 && ++s.downs >= patience) {
-          s.cost /= 1.5 ** 1.5;
-          s.downs = 0;
-          s.ups = 0;
-        }
-      });
+      state.forEach((s, c) => advanceCost(s, Math.sqrt(ms[c]), hits[c] / b, { threshold, initialCost, patience }));
       opts.onProgress?.(step + 1, steps);
     }
   } finally {
@@ -104,6 +88,6 @@ export function reverseEngineerShifts(model: KwsModel, clean: FeatureSet, opts: 
   return clean.classes.map((name, c) => {
     const s = state[c];
     const chosen = s.best ?? s.last;
-    return { label: c, class: name, rms: chosen.rms, success: chosen.success, reached: s.best !== null };
+    return { label: c, class: name, rms: chosen.size, success: chosen.success, reached: s.best !== null };
   });
 }
