@@ -131,8 +131,8 @@ for (const name of names) {
   getModelSpec(name); // an unknown name fails here, before any timing
   const times = new RoundTimes();
   const runReference = (config: TorchConfig) => {
-    // Our caching allocator keeps what the last measurement freed (it grows to fit a large model's step, up to
-    // half the RAM); the PyTorch child needs that memory: with eat-m both sides at once were OOM-killed
+    // Our caching allocator keeps what the last measurement freed (it grows to fit a large model's step, while
+    // the machine has memory available); the PyTorch child needs that memory: with eat-m both sides at once were OOM-killed
     // (2026-12-03). Our next measurement warms up again, so emptying the cache here costs it nothing timed.
     emptyCache();
     const run = runTorchScript(torchModelsScript, ['--models', name, ...torchArgs, '--layout', config.layout], python, config);

@@ -9,8 +9,8 @@
 // attacks' signal processing, feature extraction) once filled an 8 GB cache with blocks no later request
 // matched, and two such processes ran a 24 GB machine out of memory.
 // The cap grows when it was too small for the work: a request that misses for a size the cache evicted earlier
-// raises the cap by the bytes evicted since the cap last grew (at least that size, at most doubling the cap; never
-// above half the machine's RAM). Repeated steps re-request the same sizes, so the
+// raises the cap by the bytes evicted since the cap last grew (at least that size, at most doubling the cap), as
+// far as the machine has memory available (see AvailableBytes). Repeated steps re-request the same sizes, so the
 // cap settles where they stop missing; work whose sizes keep changing never asks for an evicted size again and
 // leaves the cap where it was. A fixed 2 GB cap was smaller than one EAT eval forward at batch 128, which
 // evicted and faulted in its activations every time (8.0 s per forward, 0.97 s with the cap out of the way;
@@ -18,12 +18,19 @@
 // (batch 128, 1 thread) six steps to stop faulting (1.3M, 0.4M, 0.5M, 0.2M minor faults in steps 1-4); raising
 // it by the bytes let go makes that three (0.5M, 0.4M, then none; steady 8.8 s a step, PyTorch at its best
 // 9.0-9.8 s on the same loaded VM, 2026-12-02).
+// The ceiling of that growth was half the machine's RAM; an EAT-M train step at batch 128 keeps about 13 GB live,
+// so on a 24 GB machine the cap stopped at 11.8 GB and every step still evicted and faulted in 3.2 GB (0.8M minor
+// faults, 21 s a step against PyTorch's 12.3 s; 2026-12-03). The cap now grows while the machine has memory
+// available (MemAvailable, less a reserve: KWSHIELD_CPU_CACHE_RESERVE_MB, by default an eighth of RAM and at least
+// 1 GB), so one big job may use what is
+// free, and several processes side by side stop growing once memory runs short instead of exhausting it.
 #include "common.h"
 
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <unistd.h>
 #include <deque>
@@ -42,10 +49,12 @@ size_t RoundUp(size_t n) { return (n + kRounding - 1) / kRounding * kRounding; }
 
 class CachingCpuAllocator final : public c10::Allocator {
  public:
-  explicit CachingCpuAllocator(size_t capBytes) : cap_(capBytes) {
+  // reserveBytes: memory growth must leave to the rest of the machine; 0 picks an eighth of RAM, at least 1 GB.
+  CachingCpuAllocator(size_t capBytes, size_t reserveBytes) : cap_(capBytes), reserve_(reserveBytes) {
     long pages = sysconf(_SC_PHYS_PAGES);
     long pageSize = sysconf(_SC_PAGE_SIZE);
-    maxCap_ = std::max(capBytes, pages > 0 && pageSize > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(pageSize) / 2 : capBytes);
+    const size_t ram = pages > 0 && pageSize > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(pageSize) : 0;
+    if (reserve_ == 0) reserve_ = std::max<size_t>(ram / 8, size_t{1} << 30);
   }
 
   c10::DataPtr allocate(size_t n) const override {
@@ -110,8 +119,31 @@ class CachingCpuAllocator final : public c10::Allocator {
   // made good at its first re-request instead of one block at a time.
   void Grow(size_t size) const {
     const size_t by = std::max(size, std::min(evictedBytes_, cap_));
-    cap_ = std::min(maxCap_, cap_ + by);
+    const size_t available = AvailableBytes();
+    const size_t room = available > reserve_ ? available - reserve_ : 0;
+    cap_ += std::min(by, room);
     evictedBytes_ = 0;
+  }
+
+  // Memory the machine could still give (Linux: MemAvailable, which counts reclaimable page cache; elsewhere the
+  // free pages). Blocks this cache holds are not in it: they are already ours.
+  static size_t AvailableBytes() {
+    if (FILE* f = std::fopen("/proc/meminfo", "r")) {
+      char line[256];
+      unsigned long long kb = 0;
+      bool found = false;
+      while (std::fgets(line, sizeof line, f)) {
+        if (std::sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
+          found = true;
+          break;
+        }
+      }
+      std::fclose(f);
+      if (found) return static_cast<size_t>(kb) * 1024;
+    }
+    long pages = sysconf(_SC_AVPHYS_PAGES);
+    long pageSize = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && pageSize > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(pageSize) : 0;
   }
 
   static void Free(void* p) {
@@ -176,8 +208,8 @@ class CachingCpuAllocator final : public c10::Allocator {
     order_.swap(kept);
   }
 
-  mutable size_t cap_;  // grows (see the top of this file), never above maxCap_
-  size_t maxCap_;
+  mutable size_t cap_;  // grows (see the top of this file) while the machine has memory to spare
+  size_t reserve_;      // memory growth leaves to the rest of the machine
   mutable std::unordered_set<size_t> evictedSizes_;  // sizes evicted and not requested since
   mutable std::mutex mu_;
   mutable std::unordered_map<size_t, std::vector<void*>> free_;
@@ -213,9 +245,13 @@ Napi::Value CacheStats(const Napi::CallbackInfo& info) {
 void InitAllocator(Napi::Env env, Napi::Object exports) {
   const char* env_cap = std::getenv("KWSHIELD_CPU_CACHE_MB");
   long capMb = env_cap ? std::strtol(env_cap, nullptr, 10) : 2048;
+  // KWSHIELD_CPU_CACHE_RESERVE_MB: memory the cap's growth leaves free (default: an eighth of RAM, at least 1 GB).
+  const char* env_reserve = std::getenv("KWSHIELD_CPU_CACHE_RESERVE_MB");
+  long reserveMb = env_reserve ? std::strtol(env_reserve, nullptr, 10) : 0;
   if (capMb > 0 && !CachingCpuAllocator::instance) {
     // Never destroyed: tensors freed during process exit still call into it.
-    CachingCpuAllocator::instance = new CachingCpuAllocator(static_cast<size_t>(capMb) * 1024 * 1024);
+    CachingCpuAllocator::instance = new CachingCpuAllocator(static_cast<size_t>(capMb) * 1024 * 1024,
+                                                            static_cast<size_t>(std::max(0L, reserveMb)) * 1024 * 1024);
     c10::SetCPUAllocator(CachingCpuAllocator::instance, /*priority=*/10);
   }
   exports.Set("emptyCache", Napi::Function::New(env, EmptyCache));

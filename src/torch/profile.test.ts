@@ -68,6 +68,22 @@ describe('the caching CPU allocator', () => {
     assert.ok(cached >= 4 * 1024 * 1024, `cached ${cached} bytes`);
   });
 
+  it('does not grow past the memory the machine has available', () => {
+    // The same re-requests as above, but the machine's reserve (1 PB) exceeds any MemAvailable: the cap must
+    // stay at its 1 MB, so the 4 MB block is never kept. (With the old half-of-RAM ceiling it grew.)
+    const script = `import { dispose, memory, zeros } from ${JSON.stringify(path.join(here, 'index.ts'))};
+      for (let i = 0; i < 3; i++) dispose(zeros([1024 * 1024]));
+      console.log(JSON.stringify({ cached: memory().cachedBytes, cap: memory().cacheCapBytes }));`;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, KWSHIELD_CPU_CACHE_MB: '1', KWSHIELD_CPU_CACHE_RESERVE_MB: String(2 ** 30) },
+    });
+    assert.equal(run.status, 0, run.stderr);
+    const { cached, cap } = JSON.parse(run.stdout.trim().split('\n').pop() as string);
+    assert.equal(cap, 1024 * 1024, `cap ${cap} bytes`);
+    assert.equal(cached, 0, `cached ${cached} bytes`);
+  });
+
   it('makes good a whole repetition of evictions at its first re-request', () => {
     // Eight 4 MB blocks alive at once under a 16 MB cap: the first repetition keeps four. Raising the cap by one
     // block per miss (the old rule) would miss again on the second, third and fourth repetitions; raising it by
