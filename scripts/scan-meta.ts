@@ -17,9 +17,12 @@
 //   runnerUpConc the largest share of clean clips whose runner-up is one class
 //   confidence   mean top softmax probability on clean clips
 //   entropy      mean prediction entropy on clean clips
+// and per class (for the comparison with clean references, below): where probes, noise, shuffled clips and
+// runner-ups go, the mean softmax probability, and the log mean probability on the other classes' clips.
 //
 // usage: npx tsx scripts/scan-meta.ts features LIST.json OUT.jsonl [--data D] [--probes 16]
-//        npx tsx scripts/scan-meta.ts evaluate FEATURES.jsonl... --out SUMMARY.json
+//        npx tsx scripts/scan-meta.ts evaluate FEATURES.jsonl... [--explore EXPLORE.jsonl]... --out SUMMARY.json
+// (--explore: scripts/scan-explore.ts rows of the same models, whose per-class values join the reference scores)
 // LIST.json: scripts/scan-zoo.ts's list ({run, label}); shadow entries carry "shadow": true.
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -50,6 +53,7 @@ export const statNames = [
   'entropy',
 ] as const;
 type Stats = Record<(typeof statNames)[number], number>;
+export const perClassNames = ['probeTo', 'noiseTo', 'shuffleTo', 'runnerUpTo', 'meanProb'] as const;
 
 interface Row extends Entry {
   model: string;
@@ -59,6 +63,9 @@ interface Row extends Entry {
   /** the class most probes flip clips to: the suspect target */
   suspect: string;
   stats: Stats;
+  /** per class (the model's class order): where probes, noise, shuffled clips and runner-ups go; mean softmax */
+  perClass: Record<string, number[]>;
+  classes: string[];
   seconds: number;
 }
 
@@ -94,10 +101,20 @@ function concentration(before: readonly number[], after: readonly number[], clas
   return { share, cls };
 }
 
-function largestShare(predictions: readonly number[], classes: number): number {
+function sharesOf(predictions: readonly number[], classes: number): number[] {
   const counts = new Array(classes).fill(0);
   for (const p of predictions) counts[p]++;
-  return Math.max(...counts) / predictions.length;
+  return counts.map((c) => c / predictions.length);
+}
+
+const largestShare = (predictions: readonly number[], classes: number) => Math.max(...sharesOf(predictions, classes));
+
+/** Per class c: the share of clips not predicted c before that are predicted c after. */
+function flippedTo(before: readonly number[], after: readonly number[], classes: number): number[] {
+  return Array.from({ length: classes }, (_, c) => {
+    const eligible = before.filter((b) => b !== c).length;
+    return eligible ? after.filter((a, i) => a === c && before[i] !== c).length / eligible : 0;
+  });
 }
 
 async function statsOf(entry: Entry, data: string, probes: number): Promise<Row> {
@@ -117,6 +134,7 @@ async function statsOf(entry: Entry, data: string, probes: number): Promise<Row>
 
     const flips: number[] = [];
     const concs: { share: number; cls: number }[] = [];
+    const probeTo = new Array(C).fill(0);
     for (let k = 0; k < probes; k++) {
       const seed = 1000 + k;
       const pattern = jumboWave(drawJumbo(seed, 'random'), seed, frontEnd.sampleRate, frontEnd.inputSamples);
@@ -125,6 +143,9 @@ async function statsOf(entry: Entry, data: string, probes: number): Promise<Row>
       dispose(probed);
       flips.push(after.filter((a, i) => a !== before[i]).length / after.length);
       concs.push(concentration(before, after, C));
+      flippedTo(before, after, C).forEach((v, c) => {
+        probeTo[c] += v / probes;
+      });
     }
     const modal = new Array(C).fill(0);
     for (const c of concs) modal[c.cls]++;
@@ -165,6 +186,20 @@ async function statsOf(entry: Entry, data: string, probes: number): Promise<Row>
       target: entry.label === 'backdoored' ? (metrics.target ?? null) : null,
       suspect: classes[attractor],
       stats,
+      classes,
+      perClass: {
+        probeTo,
+        noiseTo: sharesOf(noisePred, C),
+        shuffleTo: sharesOf(shufflePred, C),
+        runnerUpTo: sharesOf(runnerUp, C),
+        meanProb: Array.from({ length: C }, (_, c) => p0.reduce((a, r) => a + r[c], 0) / p0.length),
+        // log of the mean probability of c on the clips of the other classes (dirty-label poisoning teaches
+        // every word a little of the target)
+        offClassProb: Array.from({ length: C }, (_, c) => {
+          const others = p0.filter((_, i) => clips[i].label !== c);
+          return Math.log(others.reduce((a, r) => a + r[c], 0) / others.length);
+        }),
+      },
       seconds: Math.round(performance.now() - started) / 1000,
     };
   } finally {
@@ -244,6 +279,7 @@ function evaluate(rows: Row[]) {
   }
   const targetHits = zoo.filter((r) => r.label === 'backdoored' && r.suspect === r.target).length;
   return {
+    reference: referenceEvaluation(rows),
     models: { shadows: shadows.length, zoo: zoo.length, zooBackdoored: zoo.filter((r) => r.label === 'backdoored').length },
     univariate,
     mntd,
@@ -260,12 +296,64 @@ function evaluate(rows: Row[]) {
   };
 }
 
+// --- against clean references ------------------------------------------------------------------------------
+// Clean models of one configuration share their attractor classes (here 'right'): a dataset property, not a
+// backdoor. So compare each class of a model with the same class in the defender's clean shadow models of the
+// same family and front-end: z = (value - the references' mean) / their spread, the score the largest z over
+// classes, the suspect its class. A model is never its own reference.
+
+const eps = 1e-3;
+
+function referenceScore(row: Row, refs: Row[], stat: string): { score: number; suspect: string } {
+  let best = { score: Number.NEGATIVE_INFINITY, suspect: '' };
+  row.classes.forEach((cls, c) => {
+    const values = refs.map((r) => r.perClass[stat][r.classes.indexOf(cls)]);
+    const mu = values.reduce((a, b) => a + b, 0) / values.length;
+    const sd = Math.sqrt(values.reduce((a, v) => a + (v - mu) ** 2, 0) / (values.length - 1));
+    const z = (row.perClass[stat][c] - mu) / (sd + eps);
+    if (z > best.score) best = { score: z, suspect: cls };
+  });
+  return best;
+}
+
+function referenceEvaluation(rows: Row[]) {
+  const refsOf = (row: Row) => rows.filter((r) => r.shadow && r.label === 'clean' && r.run !== row.run && r.model === row.model && r.frontEnd === row.frontEnd);
+  const scored = rows.filter((r) => r.perClass && refsOf(r).length >= 3);
+  const out: Record<string, unknown> = {};
+  for (const group of ['zoo', 'shadows'] as const) {
+    const members = scored.filter((r) => (group === 'shadows') === Boolean(r.shadow));
+    const perStat: Record<string, { auroc: number; targetHits: string }> = {};
+    const refs = rows.filter((r) => r.shadow && r.label === 'clean');
+    const stats = Object.keys(members[0]?.perClass ?? {}).filter((k) => [...members, ...refs].every((r) => r.perClass[k]));
+    for (const stat of stats) {
+      const s = new Map(members.map((r) => [r.run, referenceScore(r, refsOf(r), stat)]));
+      const backdoored = members.filter((r) => r.label === 'backdoored');
+      perStat[stat] = {
+        auroc: aurocOf(members, (r) => s.get(r.run)?.score as number),
+        targetHits: `${backdoored.filter((r) => s.get(r.run)?.suspect === r.target).length} of ${backdoored.length}`,
+      };
+    }
+    out[group] = {
+      models: members.length,
+      backdoored: members.filter((r) => r.label === 'backdoored').length,
+      configurations: [...new Set(members.map((r) => `${r.model}/${r.frontEnd}`))],
+      perStat,
+    };
+  }
+  return out;
+}
+
 async function main() {
   const [command, ...rest] = process.argv.slice(2);
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
-    options: { data: { type: 'string', default: '/work/data/small-scd10' }, probes: { type: 'string', default: '16' }, out: { type: 'string' } },
+    options: {
+      data: { type: 'string', default: '/work/data/small-scd10' },
+      probes: { type: 'string', default: '16' },
+      out: { type: 'string' },
+      explore: { type: 'string', multiple: true },
+    },
   });
   if (command === 'features') {
     const [listFile, outFile] = positionals;
@@ -287,13 +375,23 @@ async function main() {
       console.error(`${entry.run} ${entry.label}: ${statNames.map((s) => `${s} ${row.stats[s].toFixed(3)}`).join(', ')} (${row.seconds} s)`);
     }
   } else if (command === 'evaluate') {
-    const rows = positionals.flatMap((f) =>
+    const lines = (f: string) =>
       readFileSync(f, 'utf8')
         .trim()
         .split('\n')
         .filter(Boolean)
-        .map((l) => JSON.parse(l) as Row),
-    );
+        .map((l) => JSON.parse(l));
+    const rows = positionals.flatMap((f) => lines(f) as Row[]);
+    // scripts/scan-explore.ts rows add per-class statistics of their variant, oriented so that larger is more
+    // suspicious: a smaller reversed-trigger norm (Neural Cleanse) or a larger margin (MM-BD).
+    for (const file of (values.explore as string[] | undefined) ?? []) {
+      for (const e of lines(file) as { run: string; variant: string; values: number[] }[]) {
+        const row = rows.find((r) => r.run === e.run);
+        if (!row) continue;
+        const larger = e.variant === 'mmbd';
+        row.perClass[e.variant] = e.values.map((v) => (larger ? Math.log(v) : -Math.log(v)));
+      }
+    }
     const summary = { created: new Date().toISOString(), ...evaluate(rows) };
     if (values.out) writeJsonAtomic(values.out, summary);
     console.log(JSON.stringify({ ...summary, scores: undefined }, null, 1));

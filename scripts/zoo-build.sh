@@ -4,6 +4,8 @@
 # attack run also trains (once, shared through KWSHIELD_CACHE) the clean model of its family, front-end and
 # seed: those are the zoo's clean models. Two chains, one thread each; a finished run is skipped, so a killed
 # build continues. usage: bash scripts/zoo-build.sh [DATA] [RUNS] [LOGS]
+# ZOO_PART=resnet-16k builds only the resnet attacks on the 16 kHz MFCC (badnets, jingleback, pbsm, vsvc-dsp x
+# seeds 0-2) and their clean models: the part a reference scan (scripts/reference-build.sh) can score.
 set -u
 D=${1:-/work/data/small-scd10}
 R=${2:-/work/exp/runs}
@@ -12,6 +14,7 @@ mkdir -p "$R" "$L"
 export KWSHIELD_CACHE=${KWSHIELD_CACHE:-/work/exp/cache} KWSHIELD_THREADS=1
 atk() { # $1 model, $2 attack, $3 seed, $4 run name, the rest extra options
   local m=$1 a=$2 s=$3 n=$4; shift 4
+  if [ "${ZOO_PART:-}" = resnet-16k ]; then case "$m-$a" in resnet-badnets|resnet-jingleback|resnet-pbsm|resnet-vsvc-dsp) ;; *) return 0 ;; esac; fi
   [ -f "$R/$n/metrics.json" ] && return 0
   echo "$n start $(date -u +%T)" >> "$L/zoo.log"
   ./bin/kwshield attack --data "$D" --model "$m" --attack "$a" --epochs 12 --seed "$s" --examples 0 --json "$@" \
@@ -20,15 +23,16 @@ atk() { # $1 model, $2 attack, $3 seed, $4 run name, the rest extra options
 }
 fm() { atk resnet flowmur "$1" "resnet-flowmur-e40-s$1" -o epochs=40 -o batchSize=64; }
 chainA() {
-  atk resnet badnets 0 resnet-badnets-s0; atk resnet jingleback 1 resnet-jingleback-s1
-  atk resnet ultrasonic 1 resnet-ultrasonic-s1; atk resnet pbsm 1 resnet-pbsm-s1; fm 1
-  atk resnet daba 1 resnet-daba-s1; atk resnet vsvc-dsp 1 resnet-vsvc-dsp-s1; atk resnet badnets 1 resnet-badnets-s1
+  atk resnet badnets 0 resnet-badnets-s0; atk resnet jingleback 0 resnet-jingleback-s0; atk resnet pbsm 0 resnet-pbsm-s0
+  atk resnet jingleback 1 resnet-jingleback-s1; atk resnet pbsm 1 resnet-pbsm-s1; atk resnet vsvc-dsp 1 resnet-vsvc-dsp-s1
+  atk resnet ultrasonic 0 resnet-ultrasonic-s0; atk resnet ultrasonic 1 resnet-ultrasonic-s1; fm 0; fm 1
+  atk resnet daba 1 resnet-daba-s1; atk resnet badnets 1 resnet-badnets-s1
   atk lstm badnets 0 lstm-badnets-s0; atk lstm jingleback 0 lstm-jingleback-s0
 }
 chainB() {
-  atk resnet jingleback 2 resnet-jingleback-s2; atk resnet ultrasonic 2 resnet-ultrasonic-s2
-  atk resnet pbsm 2 resnet-pbsm-s2; fm 2; atk resnet daba 2 resnet-daba-s2; atk resnet vsvc-dsp 2 resnet-vsvc-dsp-s2
-  atk resnet badnets 2 resnet-badnets-s2
+  atk resnet vsvc-dsp 0 resnet-vsvc-dsp-s0; atk resnet jingleback 2 resnet-jingleback-s2; atk resnet pbsm 2 resnet-pbsm-s2
+  atk resnet vsvc-dsp 2 resnet-vsvc-dsp-s2; atk resnet badnets 2 resnet-badnets-s2
+  atk resnet ultrasonic 2 resnet-ultrasonic-s2; fm 2; atk resnet daba 0 resnet-daba-s0; atk resnet daba 2 resnet-daba-s2
   atk kwt badnets 0 kwt-badnets-s0; atk kwt jingleback 0 kwt-jingleback-s0
 }
 chainA & chainB & wait
