@@ -66,6 +66,7 @@ function writeRun(dir: string, classes: string[], seed: number): void {
 const backdoored = path.join(work, 'backdoored');
 const purified = path.join(work, 'purified');
 const stranger = path.join(work, 'stranger');
+const references = path.join(work, 'references');
 
 describe('kwshield analyze and scan', () => {
   before(async () => {
@@ -73,6 +74,7 @@ describe('kwshield analyze and scan', () => {
     writeRun(backdoored, words, 1);
     writeRun(purified, words, 2);
     writeRun(stranger, ['yes', 'no', 'left'], 3);
+    for (const seed of [4, 5, 6]) writeRun(path.join(references, `clean-s${seed}`), words, seed);
     const artifact = baseArtifact('badnets', resolveOptions('badnets', badnetsOptions, {}), 0, 'mfcc-16k');
     artifact.data = { variant: 'features' };
     saveArtifact(backdoored, artifact);
@@ -189,6 +191,65 @@ describe('kwshield analyze and scan', () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /the model's classes do not match the data: .* classifies yes, no, left, but .* has no left/);
     assert.equal(r.stdout, '');
+  });
+
+  it('scan --references tests each class against clean references and names a suspect', () => {
+    const r = run(['scan', '--model', backdoored, '--data', data, '--clean-ratio', '0.5', '--references', references, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const s = r.json();
+    assert.equal(s.kind, 'reference-scan');
+    assert.equal(s.references, 3);
+    assert.equal(s.referenceRuns.length, 3);
+    assert.equal(s.statistic, 'meanProb');
+    assert.ok(['backdoored', 'clean'].includes(s.verdict));
+    assert.ok(s.pValue >= 0 && s.pValue <= 1 && s.alpha === 0.05);
+    assert.ok(words.includes(s.suspectTarget));
+    assert.equal(s.perClass.length, 3);
+    const sum = s.profiles.subject.meanProb.reduce((a: number, b: number) => a + b, 0);
+    assert.ok(Math.abs(sum - 1) < 1e-5, `mean probabilities sum to ${sum}`);
+    // the suspect is the class with the largest t, and its t is the score
+    const top = s.perClass.reduce((a: { t: number }, b: { t: number }) => (b.t > a.t ? b : a));
+    assert.equal(top.class, s.suspectTarget);
+    assert.equal(top.t, s.score);
+    // a folder that holds the scanned model too: it is left out of its own references
+    const mixed = run([
+      'scan',
+      '--model',
+      path.join(references, 'clean-s4'),
+      '--data',
+      data,
+      '--clean-ratio',
+      '0.5',
+      '--references',
+      `${references},${purified}`,
+      '--json',
+    ]);
+    assert.equal(mixed.code, 0, mixed.stderr);
+    assert.equal(mixed.json().references, 3);
+  });
+
+  it('scan --references refuses too few references, the model itself and a reference of other classes', () => {
+    const few = run(['scan', '--model', backdoored, '--data', data, '--references', `${purified},${path.join(references, 'clean-s4')}`]);
+    assert.equal(few.code, 1);
+    assert.match(few.stderr, /--references: 2 given, the test needs at least 3 clean models/);
+    const self = run(['scan', '--model', backdoored, '--data', data, '--references', `${references},${backdoored}`]);
+    assert.equal(self.code, 1);
+    assert.match(self.stderr, /is the model being scanned; a model cannot be its own reference/);
+    const other = run(['scan', '--model', backdoored, '--data', data, '--references', `${references},${stranger}`]);
+    assert.equal(other.code, 1);
+    assert.match(other.stderr, /differs from the scanned model in classes \(yes,no,left, the model has yes,no,up\)/);
+    const missing = run(['scan', '--model', backdoored, '--data', data, '--references', path.join(work, 'nowhere')]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /nowhere is not a run folder or a folder of run folders/);
+    const mixedFlags = run(['scan', '--model', backdoored, '--data', data, '--references', references, '--steps', '3']);
+    assert.equal(mixedFlags.code, 2);
+    assert.match(mixedFlags.stderr, /--steps belongs to the Neural Cleanse scan/);
+    const statistic = run(['scan', '--model', backdoored, '--data', data, '--statistic', 'meanProb']);
+    assert.equal(statistic.code, 2);
+    assert.match(statistic.stderr, /--statistic belongs to the reference scan/);
+    const badStatistic = run(['scan', '--model', backdoored, '--data', data, '--references', references, '--statistic', 'median']);
+    assert.equal(badStatistic.code, 2);
+    assert.match(badStatistic.stderr, /--statistic must be one of meanProb, offClassLogProb/);
   });
 
   it("the analysis's clean clips are the defender's: the same features as defend's loadCleanData", async () => {

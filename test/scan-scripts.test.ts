@@ -2,6 +2,7 @@
 // default threshold, target hits, the rank combination, and STRIP's rates at its threshold.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { type ReferenceRow, summariseReferences } from '../scripts/scan-references.ts';
 import { percentileRanks, type ZooRow, zooSummary } from '../scripts/scan-zoo.ts';
 import { stripSummary } from '../scripts/strip-auroc.ts';
 
@@ -74,5 +75,39 @@ describe('strip-auroc summary', () => {
     assert.equal(s.fpr, 0);
     assert.ok(Math.abs(s.entropy.triggered - 0.4) < 1e-12);
     assert.equal(s.entropy.clean, 1);
+  });
+});
+
+describe('scan-references summary', () => {
+  const refRow = (label: ReferenceRow['label'], t: number, p: number, suspect = 'up'): ReferenceRow => ({
+    run: `/runs/${label}-${t}`,
+    label,
+    group: 'zoo',
+    configuration: 'resnet/mfcc-16k/a,b',
+    target: label === 'backdoored' ? 'up' : null,
+    references: 8,
+    scores: {
+      meanProb: { verdict: p < 0.05 ? 'backdoored' : 'clean', t, p, suspect },
+      offClassLogProb: { verdict: 'clean', t: -t, p: 1, suspect: 'down' },
+    },
+  });
+
+  it('AUROC by the largest t, rates at alpha from the verdicts, target hits per statistic', () => {
+    const rows = [
+      refRow('backdoored', 9, 0.001),
+      refRow('backdoored', 4, 0.02, 'down'),
+      refRow('backdoored', 2, 0.3),
+      refRow('clean', 3, 0.1),
+      refRow('clean', 1, 0.9),
+    ];
+    const s = summariseReferences(rows, 'meanProb');
+    // positives 9, 4, 2 against negatives 3, 1: 5 of 6 pairs ordered
+    assert.equal(s.auroc, 5 / 6);
+    assert.deepEqual({ tpr: s.tpr, fpr: s.fpr, accuracy: s.accuracy }, { tpr: 2 / 3, fpr: 0, accuracy: 4 / 5 });
+    assert.equal(s.targetHits, '2 of 3');
+    const other = summariseReferences(rows, 'offClassLogProb');
+    assert.equal(other.auroc, 1 / 6);
+    assert.equal(other.tpr, 0);
+    assert.equal(other.targetHits, '0 of 3');
   });
 });

@@ -26,9 +26,31 @@ export {
   withNeuronZeroed,
 } from './neuron-layers.ts';
 export { type Pca, pca } from './pca.ts';
+export {
+  type ClassProfile,
+  classProfile,
+  compareWithReferences,
+  type ReferenceClass,
+  type ReferenceComparison,
+  type ReferenceStatistic,
+  referenceStatistics,
+  studentTUpperTail,
+} from './reference-scan.ts';
 export { AnalysisInputError, type AttackOf, attackOf, cleanFeatures, clipsForModel, defenderClips, triggeredFeatures, waveformsOf } from './run-data.ts';
 export { balancedSubset, neuralCleanseBudget, type ScanClass, type ScanOptions, type ScanResult, scanModel } from './scan.ts';
-export { type ScanInputsOptions, type ScanInputsResult, type ScanRunOptions, type ScanRunResult, scanInputs, scanRun, wavFiles } from './scan-run.ts';
+export {
+  expandReferenceRuns,
+  type ReferenceScanRunOptions,
+  type ReferenceScanRunResult,
+  referenceScanRun,
+  type ScanInputsOptions,
+  type ScanInputsResult,
+  type ScanRunOptions,
+  type ScanRunResult,
+  scanInputs,
+  scanRun,
+  wavFiles,
+} from './scan-run.ts';
 export { quantile, type StripOptions, stripEntropies, stripThreshold } from './strip.ts';
 export { type TsneOptions, tsne } from './tsne.ts';
 export { type LossChangeOptions, type LossChanges, lossChanges, type NeuronLossChange, type Zone, zoneCounts, zoneNames, zoneOf } from './zones.ts';

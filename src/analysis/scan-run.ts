@@ -1,14 +1,17 @@
 // `kwshield scan` as library calls, from a run folder and a data folder only (no attack run):
 //   scanRun     is the model backdoored? (scan.ts: Neural Cleanse verdict, gradient signature beside it)
+//   referenceScanRun  the same question against clean reference models of the model's configuration
+//               (reference-scan.ts: per-class probability on clean clips, a t-test per class)
 //   scanInputs  which WAV clips of a folder carry a trigger? (strip.ts: STRIP entropy per clip, flagged
 //               below a threshold set on the defender's clean clips)
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { getFrontEnd } from '../audio/frontends.ts';
 import { disposeFeatureSet } from '../data/feature-set.ts';
-import { loadModel } from '../models/checkpoint.ts';
+import { loadModel, type ModelManifest, readManifest } from '../models/checkpoint.ts';
 import { noGrad, type Tensor, tidy } from '../torch/index.ts';
 import { checkLayers } from './neuron-layers.ts';
+import { type ClassProfile, classProfile, compareWithReferences, type ReferenceComparison, type ReferenceStatistic } from './reference-scan.ts';
 import { AnalysisInputError, cleanFeatures, defenderClips, waveformsOf } from './run-data.ts';
 import { type ScanResult, scanModel } from './scan.ts';
 import { quantile, stripEntropies, stripThreshold } from './strip.ts';
@@ -65,6 +68,125 @@ export async function scanRun(o: ScanRunOptions): Promise<ScanRunResult> {
     }
   } finally {
     model.dispose();
+  }
+}
+
+export interface ReferenceScanRunOptions {
+  model: string;
+  /** run folders of clean models of the same family, front-end and classes (at least 3) */
+  references: string[];
+  data: string;
+  cleanRatio?: number;
+  seed?: number;
+  /** default meanProb */
+  statistic?: ReferenceStatistic;
+  alpha?: number;
+  cacheDir?: string;
+  onStage?: (stage: string) => void;
+}
+
+export interface ReferenceScanRunResult extends ReferenceComparison {
+  kind: 'reference-scan';
+  model: string;
+  modelFamily: string;
+  frontEnd: string;
+  classes: string[];
+  referenceRuns: string[];
+  cleanRatio: number;
+  seed: number;
+  clips: number;
+  /** every statistic of the subject and of each reference, in the class order */
+  profiles: { subject: ClassProfile; references: ClassProfile[] };
+  seconds: number;
+}
+
+/**
+ * The run folders a --references list names: each item a run folder (it has model.json), or a folder whose
+ * subfolders are run folders (every one of them, sorted, except `exclude`: the scanned model may sit among
+ * its references' folder).
+ */
+export function expandReferenceRuns(items: readonly string[], exclude?: string): string[] {
+  return items.flatMap((item) => {
+    if (existsSync(path.join(item, 'model.json'))) return [item];
+    let names: string[];
+    try {
+      names = readdirSync(item).sort();
+    } catch {
+      throw new AnalysisInputError(`--references: ${item} is not a run folder or a folder of run folders (no such folder)`);
+    }
+    const runs = names
+      .map((n) => path.join(item, n))
+      .filter((d) => existsSync(path.join(d, 'model.json')) && (!exclude || path.resolve(d) !== path.resolve(exclude)));
+    if (runs.length === 0) throw new AnalysisInputError(`--references: ${item} holds no run folder (no model.json in it or in its subfolders)`);
+    return runs;
+  });
+}
+
+/** Refuses a reference that is the subject itself or of another configuration, naming what differs. */
+function checkReference(subject: { run: string; manifest: ModelManifest }, run: string, manifest: ModelManifest): void {
+  if (path.resolve(run) === path.resolve(subject.run)) {
+    throw new AnalysisInputError(`--references: ${run} is the model being scanned; a model cannot be its own reference`);
+  }
+  const differs = (
+    [
+      ['family', manifest.model, subject.manifest.model],
+      ['front-end', manifest.frontEnd, subject.manifest.frontEnd],
+      ['classes', manifest.classes.join(','), subject.manifest.classes.join(',')],
+    ] as const
+  ).filter(([, a, b]) => a !== b);
+  if (differs.length) {
+    throw new AnalysisInputError(
+      `--references: ${run} differs from the scanned model in ${differs.map(([what, a, b]) => `${what} (${a}, the model has ${b})`).join(' and ')}; references must be clean models of the same family, front-end and classes (train them with kwshield train --model ${subject.manifest.model} --seed N)`,
+    );
+  }
+}
+
+export async function referenceScanRun(o: ReferenceScanRunOptions): Promise<ReferenceScanRunResult> {
+  const started = Date.now();
+  const cleanRatio = o.cleanRatio ?? 0.05;
+  const seed = o.seed ?? 0;
+  const statistic = o.statistic ?? 'meanProb';
+  if (o.references.length < 3) {
+    throw new AnalysisInputError(`--references: ${o.references.length} given, the test needs at least 3 clean models (more give a tighter spread)`);
+  }
+  const subjectManifest = readManifest(o.model);
+  for (const run of o.references) checkReference({ run: o.model, manifest: subjectManifest }, run, readManifest(run));
+  const { clips, classes } = await defenderClips(o.data, subjectManifest, { run: o.model, cleanRatio, seed });
+  o.onStage?.(`defender's clean data: ${clips.length} clips; the model and ${o.references.length} references on them`);
+  const clean = await cleanFeatures(clips, classes, getFrontEnd(subjectManifest.frontEnd), o.cacheDir);
+  try {
+    const profileOf = (run: string) => {
+      const { model } = loadModel(run);
+      try {
+        return classProfile(model, clean);
+      } finally {
+        model.dispose();
+      }
+    };
+    const subject = profileOf(o.model);
+    const references = o.references.map(profileOf);
+    const comparison = compareWithReferences(
+      subject[statistic],
+      references.map((r) => r[statistic]),
+      classes,
+      { statistic, alpha: o.alpha },
+    );
+    return {
+      kind: 'reference-scan',
+      model: path.resolve(o.model),
+      modelFamily: subjectManifest.model,
+      frontEnd: subjectManifest.frontEnd,
+      classes,
+      referenceRuns: o.references.map((r) => path.resolve(r)),
+      cleanRatio,
+      seed,
+      clips: clips.length,
+      ...comparison,
+      profiles: { subject, references },
+      seconds: (Date.now() - started) / 1000,
+    };
+  } finally {
+    disposeFeatureSet(clean);
   }
 }
 

@@ -1,9 +1,19 @@
 // kwshield scan: is this model backdoored? From the model and clean clips only (Neural Cleanse verdict,
 // suspect target, per-class numbers; the gradient-norm signature beside them). With --inputs, which WAV
 // clips of a folder carry a trigger (STRIP entropy per clip, flagged under a threshold set on clean clips).
+// With --references, against clean models of the same configuration instead (analysis/reference-scan.ts).
 import path from 'node:path';
 import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
-import { type ScanInputsResult, type ScanRunResult, scanInputs, scanRun } from '../../analysis/scan-run.ts';
+import { referenceStatistics } from '../../analysis/reference-scan.ts';
+import {
+  expandReferenceRuns,
+  type ReferenceScanRunResult,
+  referenceScanRun,
+  type ScanInputsResult,
+  type ScanRunResult,
+  scanInputs,
+  scanRun,
+} from '../../analysis/scan-run.ts';
 import { defaultCacheDir } from '../../experiments/data-splits.ts';
 import { greaterThanZero, positiveInt, report, UsageError } from '../output.ts';
 import { createProgress, type Progress } from '../progress.ts';
@@ -32,6 +42,37 @@ function modelReport(r: ScanRunResult): string {
   ].join('\n');
 }
 
+function referenceReport(r: ReferenceScanRunResult): string {
+  const width = Math.max(5, ...r.perClass.map((c) => c.class.length));
+  const fmt = (x: number) => (r.statistic === 'meanProb' ? x.toFixed(4) : x.toFixed(3));
+  return [
+    `${r.verdict === 'backdoored' ? 'BACKDOORED' : 'clean'}: p = ${r.pValue.toPrecision(2)} ${r.pValue < r.alpha ? '<' : '>='} ${r.alpha} against ${r.references} clean references (${r.statistic}, largest t ${r.score.toFixed(2)}, Bonferroni over ${r.classes.length} classes), suspect target '${r.suspectTarget}'`,
+    `  ${'class'.padEnd(width)}  model     references (mean +- sd)  t`,
+    ...r.perClass.map(
+      (c) =>
+        `  ${c.class.padEnd(width)}  ${fmt(c.value).padStart(8)}  ${fmt(c.referenceMean).padStart(8)} +- ${fmt(c.referenceSd).padEnd(8)}     ${c.t.toFixed(2).padStart(6)}${c.label === r.suspectLabel ? '  <- suspect' : ''}`,
+    ),
+    `  on ${r.clips} clean clips (${(100 * r.cleanRatio).toFixed(1)}% of the training split); ${r.seconds.toFixed(0)} s`,
+  ].join('\n');
+}
+
+function runList(value: string): string[] {
+  const runs = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (runs.length === 0)
+    throw new InvalidArgumentError(`--references must name run folders, e.g. refs/clean-s10,refs/clean-s11,refs/clean-s12, got '${value}'`);
+  return runs;
+}
+
+function statisticOf(value: string) {
+  if (!(referenceStatistics as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`--statistic must be one of ${referenceStatistics.join(', ')}, got '${value}'`);
+  }
+  return value as (typeof referenceStatistics)[number];
+}
+
 function inputsReport(r: ScanInputsResult): string {
   return [
     `${r.flagged} of ${r.clips.length} clips flagged as triggered (STRIP entropy < ${r.threshold.toFixed(4)}, the ${100 * r.falseRejection}% quantile of ${r.clean.clips} clean clips' entropies; ${r.mixes} blends each)`,
@@ -54,6 +95,13 @@ export function scanCommand(): Command {
       greaterThanZero('--batch-size', { integer: true }),
     )
     .option('--threshold <x>', 'anomaly index above which the model is called backdoored', greaterThanZero('--threshold'), 2)
+    .option(
+      '--references <runs>',
+      'compare with clean models of the same family, front-end and classes: run folders, or folders of run folders, comma-separated (at least 3)',
+      runList,
+    )
+    .option('--statistic <name>', `with --references: the per-class statistic (${referenceStatistics.join(', ')})`, statisticOf)
+    .option('--alpha <x>', 'with --references: the false-alarm rate of the test on clean models', openUnit('--alpha'), 0.05)
     .option('--mixes <n>', 'STRIP: clean clips blended with each input', greaterThanZero('--mixes', { integer: true }), 32)
     .option('--frr <x>', 'STRIP: share of clean clips allowed to be flagged; sets the threshold', openUnit('--frr'), 0.01)
     .option('--seed <n>', 'random seed', positiveInt('--seed'), 0)
@@ -83,6 +131,29 @@ export function scanCommand(): Command {
         report(Boolean(o.json), result, () => inputsReport(result));
         return;
       }
+      if (o.references) {
+        for (const [flag, given] of [
+          ['--layers', o.layers],
+          ['--steps', o.steps],
+          ['--batch-size', o.batchSize],
+        ] as const) {
+          if (given !== undefined) throw new UsageError(`${flag} belongs to the Neural Cleanse scan; leave it out with --references`);
+        }
+        const result = await referenceScanRun({
+          model: o.model,
+          references: expandReferenceRuns(o.references, o.model),
+          data,
+          cleanRatio: o.cleanRatio,
+          seed: o.seed,
+          statistic: o.statistic,
+          alpha: o.alpha,
+          cacheDir: o.cache ? path.join(defaultCacheDir(), 'features') : undefined,
+          onStage,
+        });
+        report(Boolean(o.json), result, () => referenceReport(result));
+        return;
+      }
+      if (o.statistic !== undefined) throw new UsageError('--statistic belongs to the reference scan; give --references too');
       let bar: Progress | undefined;
       const result = await scanRun({
         model: o.model,
