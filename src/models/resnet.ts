@@ -1,7 +1,14 @@
 // The GN-FT authors' KWS ResNet (specs/models.md `resnet`; identical to ResNet in
 // shared/peers/torch_reference.py, so state-dict names and shapes match PyTorch's).
 import { BatchNorm2d, Conv2d, chain, Linear, Module, release, Sequential } from '../nn/index.ts';
-import { add, avgPool2d, relu, type Tensor } from '../torch/index.ts';
+import { add, addInPlace, avgPool2d, relu, reluInPlace, type Tensor } from '../torch/index.ts';
+
+/** ReLU on a tensor the caller owns and no one else reads (a fresh BatchNorm output): in place; else a copy. */
+function reluOwnedInPlace(t: Tensor): Tensor {
+  if (t.persistent) return relu(t);
+  reluInPlace(t);
+  return t;
+}
 import { registerModel } from './registry.ts';
 
 const conv3x3 = (inC: number, outC: number, stride = 1) => new Conv2d(inC, outC, 3, { stride, padding: 1, bias: false });
@@ -23,20 +30,29 @@ export class BasicBlock extends Module {
     this.downsample = stride !== 1 || inC !== outC ? new Sequential(conv3x3(inC, outC, stride), new BatchNorm2d(outC)) : null;
   }
 
+  // The ReLUs and the residual add work in place on BatchNorm's fresh outputs, as torchvision's blocks do
+  // (inplace=True): BatchNorm's backward needs its input, not its output, and ReLU's needs only its result,
+  // so autograd is unaffected, and each saves a full activation-sized write to a new buffer (issue 13).
+  // Conv outputs are never changed in place: hooks (NGF, zones, Fine-Pruning) hold and replace those.
   forward(x: Tensor): Tensor {
     const y = chain(
       x,
       (t) => this.conv1.forward(t),
       (t) => this.bn1.forward(t),
-      relu,
+      reluOwnedInPlace,
       (t) => this.conv2.forward(t),
       (t) => this.bn2.forward(t),
     );
     const shortcut = this.downsample ? this.downsample.forward(x) : x;
-    const sum = add(y, shortcut);
-    release(y);
+    if (y.persistent || y === x) {
+      // a hook kept BatchNorm's output: leave it as it is
+      const sum = add(y, shortcut);
+      release(shortcut, x);
+      return chain(sum, relu);
+    }
+    addInPlace(y, shortcut);
     release(shortcut, x);
-    return chain(sum, relu);
+    return reluOwnedInPlace(y);
   }
 }
 
@@ -77,7 +93,14 @@ export class ResNet extends Module {
     this.layer2 = new Sequential(new BasicBlock(16, 32, 2), new BasicBlock(32, 32));
     this.layer3 = new Sequential(new BasicBlock(32, 64, 2), new BasicBlock(64, 64));
     this.conv2d = new Conv2d(64, 64, 1, { stride: [2, 1] });
-    this.fc = new Linear(resnetFlatSize(this.config.inputShape), this.config.classes);
+    const flat = resnetFlatSize(this.config.inputShape);
+    if (flat === 0) {
+      const [, frames, coefficients] = this.config.inputShape;
+      throw new Error(
+        `resnet: an input of ${frames} frames x ${coefficients} coefficients is too small (it needs at least 25 x 13 to survive the strides and the 4x4 pooling); use a longer clip or more coefficients`,
+      );
+    }
+    this.fc = new Linear(flat, this.config.classes);
   }
 
   forward(x: Tensor): Tensor {
@@ -89,7 +112,7 @@ export class ResNet extends Module {
       input,
       (t) => this.conv.forward(t),
       (t) => this.bn.forward(t),
-      relu,
+      reluOwnedInPlace,
       (t) => this.layer1.forward(t),
       (t) => this.layer2.forward(t),
       (t) => this.layer3.forward(t),

@@ -84,6 +84,8 @@ export const lerpInPlace = (a: Tensor, end: Tensor, weight: number) => callInPla
 export const copyInPlace = (dst: Tensor, src: Tensor) => callInPlace('aten::copy_', '', [dst.handle, src.handle]);
 export const zeroInPlace = (a: Tensor) => callInPlace('aten::zero_', '', [a.handle]);
 export const fillInPlace = (a: Tensor, value: number) => callInPlace('aten::fill_', 'Scalar', [a.handle, value]);
+/** max(a, 0) written into a: autograd keeps the result, which is a itself, so it needs nothing else saved */
+export const reluInPlace = (a: Tensor) => callInPlace('aten::relu_', '', [a.handle]);
 export const clampInPlace = (a: Tensor, min?: number, max?: number) => callInPlace('aten::clamp_', '', [a.handle, min ?? null, max ?? null]);
 export const normalInPlace = (a: Tensor, mean = 0, std = 1) => callInPlace('aten::normal_', '', [a.handle, mean, std]);
 export const uniformInPlace = (a: Tensor, from = 0, to = 1) => callInPlace('aten::uniform_', '', [a.handle, from, to]);
