@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { toCsv } from '../src/analysis/analysis-file.ts';
 import { auroc } from '../src/analysis/auroc.ts';
-import { compareWithReferences, type ReferenceStatistic, referenceStatistics } from '../src/analysis/reference-scan.ts';
+import { compareWithReferences, referenceStatistics } from '../src/analysis/reference-scan.ts';
 import { expandReferenceRuns, referenceScanRun } from '../src/analysis/scan-run.ts';
 import { readManifest } from '../src/models/checkpoint.ts';
 import type { ZooEntry } from './scan-zoo.ts';
@@ -27,8 +27,9 @@ export interface ReferenceRow {
   configuration: string;
   target: string | null;
   references: number;
-  /** per statistic: the verdict at alpha, the largest t, the Bonferroni p-value, the suspect class */
-  scores: Record<ReferenceStatistic, { verdict: 'backdoored' | 'clean'; t: number; p: number; suspect: string }>;
+  /** per statistic (referenceStatistics, or a reversal's in scan-references-reversal.ts): the verdict at alpha,
+   * the largest t, the Bonferroni p-value, the suspect class */
+  scores: Record<string, { verdict: 'backdoored' | 'clean'; t: number; p: number; suspect: string }>;
 }
 
 export interface ReferenceSummary {
@@ -42,7 +43,7 @@ export interface ReferenceSummary {
   targetHits: string;
 }
 
-export function summariseReferences(rows: readonly ReferenceRow[], statistic: ReferenceStatistic): ReferenceSummary {
+export function summariseReferences(rows: readonly ReferenceRow[], statistic: string): ReferenceSummary {
   const pos = rows.filter((r) => r.label === 'backdoored');
   const neg = rows.filter((r) => r.label === 'clean');
   const flagged = (r: ReferenceRow) => r.scores[statistic].verdict === 'backdoored';
@@ -62,12 +63,12 @@ export function summariseReferences(rows: readonly ReferenceRow[], statistic: Re
   };
 }
 
-const configurationOf = (run: string) => {
+export const configurationOf = (run: string) => {
   const m = readManifest(run);
   return `${m.model}/${m.frontEnd}/${m.classes.join(',')}`;
 };
 
-function targetOf(entry: ZooEntry): string | null {
+export function targetOf(entry: ZooEntry): string | null {
   if (entry.label !== 'backdoored') return null;
   if (entry.target) return entry.target;
   const plan = path.join(entry.run, 'poison-plan.json');

@@ -80,7 +80,8 @@ export interface ReferenceClass {
 
 export interface ReferenceComparison {
   verdict: 'backdoored' | 'clean';
-  statistic: ReferenceStatistic;
+  /** the statistic's name: one of referenceStatistics, or any per-class value where larger is more suspicious */
+  statistic: string;
   /** the largest t over classes */
   score: number;
   /** the smallest per-class p-value times the number of classes, at most 1 */
@@ -100,7 +101,7 @@ export function compareWithReferences(
   subject: readonly number[],
   references: readonly (readonly number[])[],
   classes: readonly string[],
-  o: { statistic: ReferenceStatistic; alpha?: number },
+  o: { statistic: string; alpha?: number },
 ): ReferenceComparison {
   const n = references.length;
   if (n < 3) throw new Error(`the reference scan needs at least 3 clean reference models, got ${n}`);

@@ -3,13 +3,14 @@
 import { BatchNorm2d, Conv2d, chain, Linear, Module, release, Sequential } from '../nn/index.ts';
 import { add, addInPlace, avgPool2d, relu, reluInPlace, type Tensor } from '../torch/index.ts';
 
+import { registerModel } from './registry.ts';
+
 /** ReLU on a tensor the caller owns and no one else reads (a fresh BatchNorm output): in place; else a copy. */
 function reluOwnedInPlace(t: Tensor): Tensor {
   if (t.persistent) return relu(t);
   reluInPlace(t);
   return t;
 }
-import { registerModel } from './registry.ts';
 
 const conv3x3 = (inC: number, outC: number, stride = 1) => new Conv2d(inC, outC, 3, { stride, padding: 1, bias: false });
 
