@@ -6,6 +6,8 @@
 # build continues. usage: bash scripts/zoo-build.sh [DATA] [RUNS] [LOGS]
 # ZOO_PART=resnet-16k builds only the resnet attacks on the 16 kHz MFCC (badnets, jingleback, pbsm, vsvc-dsp x
 # seeds 0-2) and their clean models: the part a reference scan (scripts/reference-build.sh) can score.
+# ZOO_PART=other-targets builds BadNets to 'left' and JingleBack to 'go' at attack seeds 3-4, and the clean
+# models of seeds 3-4: a fresh zoo whose targets are not 'up', to test what a scan chose on the first one.
 set -u
 D=${1:-/work/data/small-scd10}
 R=${2:-/work/exp/runs}
@@ -35,5 +37,14 @@ chainB() {
   atk resnet ultrasonic 2 resnet-ultrasonic-s2; fm 2; atk resnet daba 0 resnet-daba-s0; atk resnet daba 2 resnet-daba-s2
   atk kwt badnets 0 kwt-badnets-s0; atk kwt jingleback 0 kwt-jingleback-s0
 }
+otherTargetsChain() { # $1 seed: the seed's clean model is trained by its first run and reused by the second
+  atk resnet badnets "$1" "resnet-badnets-left-s$1" --target left
+  atk resnet jingleback "$1" "resnet-jingleback-go-s$1" --target go
+}
+if [ "${ZOO_PART:-}" = other-targets ]; then
+  otherTargetsChain 3 & otherTargetsChain 4 & wait
+  echo "other-targets done $(date -u +%T)" >> "$L/zoo.log"
+  exit 0
+fi
 chainA & chainB & wait
 echo "zoo done $(date -u +%T)" >> "$L/zoo.log"
