@@ -60,6 +60,10 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const alpha = Number(values.alpha);
+  if (!(alpha > 0 && alpha < 1)) {
+    console.error(`--alpha ${values.alpha}: the significance level must be a number in (0, 1), e.g. 0.05`);
+    process.exit(2);
+  }
   const zoo = (JSON.parse(readFileSync(values.zoo, 'utf8')) as ZooEntry[]).map((e) => ({ ...e, run: path.resolve(e.run), group: 'zoo' as const }));
   const referenceRuns = expandReferenceRuns([values.references]).map((r) => path.resolve(r));
   const subjects = [...zoo, ...referenceRuns.map((run) => ({ run, label: 'clean' as const, group: 'reference' as const }))];
