@@ -41,6 +41,18 @@ otherTargetsChain() { # $1 seed: the seed's clean model is trained by its first 
   atk resnet badnets "$1" "resnet-badnets-left-s$1" --target left
   atk resnet jingleback "$1" "resnet-jingleback-go-s$1" --target go
 }
+transformProbeChain() { # $1 seed, then four targets for badnets, jingleback, pbsm, vsvc-dsp
+  local s=$1
+  atk resnet badnets "$s" "resnet-badnets-$2-s$s" --target "$2"
+  atk resnet jingleback "$s" "resnet-jingleback-$3-s$s" --target "$3"
+  atk resnet pbsm "$s" "resnet-pbsm-$4-s$s" --target "$4"
+  atk resnet vsvc-dsp "$s" "resnet-vsvc-dsp-$5-s$s" --target "$5"
+}
+if [ "${ZOO_PART:-}" = transform-probe ]; then
+  transformProbeChain 5 down left up stop & transformProbeChain 6 yes off go no & wait
+  echo "transform-probe done $(date -u +%T)" >> "$L/zoo.log"
+  exit 0
+fi
 if [ "${ZOO_PART:-}" = other-targets ]; then
   otherTargetsChain 3 & otherTargetsChain 4 & wait
   echo "other-targets done $(date -u +%T)" >> "$L/zoo.log"
