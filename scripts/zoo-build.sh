@@ -53,6 +53,11 @@ if [ "${ZOO_PART:-}" = transform-probe ]; then
   echo "transform-probe done $(date -u +%T)" >> "$L/zoo.log"
   exit 0
 fi
+if [ "${ZOO_PART:-}" = transform-probe-confirm ]; then
+  transformProbeChain 7 on stop yes left & transformProbeChain 8 go up right down & wait
+  echo "transform-probe-confirm done $(date -u +%T)" >> "$L/zoo.log"
+  exit 0
+fi
 if [ "${ZOO_PART:-}" = other-targets ]; then
   otherTargetsChain 3 & otherTargetsChain 4 & wait
   echo "other-targets done $(date -u +%T)" >> "$L/zoo.log"
