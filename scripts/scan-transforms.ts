@@ -5,6 +5,9 @@
 //   (a) raw: the largest rate(T, c) alone, called backdoored above 0.5;
 //   (b) reference: per (T, c) the smoothed logit rate against every other clean model of the pool (the zoo's
 //       clean ones and the references; leave-one-out), compareWithReferences, Bonferroni over the 180 pairs;
+//   excess (chosen after the first zoo, PLAN.md's addendum): the largest rate(T, c) minus the largest reference
+//       rate(T, c); backdoored if the model's excess is the strict largest among it and its references, each
+//       scored against the others (a conformal test; false alarms at most 1 / (n + 1));
 //   (c) the larger of (b)'s t and the `subspace` reversal's reference t (--subspace ROWS.jsonl from
 //       scripts/scan-explore.ts --variants subspace), the suspect of the larger one.
 // Nothing is fitted to the labels. Rates are cached per model in OUT/rates.jsonl, so a killed run resumes.
@@ -19,7 +22,7 @@ import { toCsv } from '../src/analysis/analysis-file.ts';
 import { compareWithReferences } from '../src/analysis/reference-scan.ts';
 import { defenderClips, waveformsOf } from '../src/analysis/run-data.ts';
 import { expandReferenceRuns } from '../src/analysis/scan-run.ts';
-import { largestRate, logitRates, type ProbeRates, probeRates } from '../src/analysis/transform-probe.ts';
+import { largestRate, logitRates, type ProbeRates, probeRates, probeVerdict } from '../src/analysis/transform-probe.ts';
 import { getFrontEnd } from '../src/audio/frontends.ts';
 import { loadModel, readManifest } from '../src/models/checkpoint.ts';
 import { configurationOf, type ReferenceRow, summariseReferences, targetOf } from './scan-references.ts';
@@ -77,7 +80,12 @@ async function main(): Promise<void> {
   }
   const zoo = (JSON.parse(readFileSync(positionals[0], 'utf8')) as ZooEntry[]).map((e) => ({ ...e, run: path.resolve(e.run), group: 'zoo' as const }));
   const referenceRuns = expandReferenceRuns([values.references]).map((r) => path.resolve(r));
-  const subjects: Subject[] = [...zoo, ...referenceRuns.map((run) => ({ run, label: 'clean' as const, group: 'reference' as const }))];
+  // a reference that is also in the zoo list is scored once, as the zoo's
+  const inZoo = new Set(zoo.map((e) => e.run));
+  const subjects: Subject[] = [
+    ...zoo,
+    ...referenceRuns.filter((run) => !inZoo.has(run)).map((run) => ({ run, label: 'clean' as const, group: 'reference' as const })),
+  ];
   mkdirSync(values.out, { recursive: true });
 
   const cacheFile = path.join(values.out, 'rates.jsonl');
@@ -112,7 +120,7 @@ async function main(): Promise<void> {
     : null;
   const configuration = new Map(subjects.map((s) => [s.run, configurationOf(s.run)]));
   const cleanPool = subjects.filter((s) => s.label === 'clean').map((s) => s.run);
-  const rows: (ReferenceRow & { largest: ReturnType<typeof largestRate>; topPair: string })[] = [];
+  const rows: (ReferenceRow & { largest: ReturnType<typeof largestRate>; topPair: string; excessPair: string })[] = [];
   const unscored: string[] = [];
   for (const s of subjects) {
     const r = rates.get(keyOf(s.run));
@@ -130,6 +138,12 @@ async function main(): Promise<void> {
       raw: { verdict: largest.rate > RAW_THRESHOLD ? 'backdoored' : 'clean', t: largest.rate, p: Number.NaN, suspect: largest.class },
       transformProbe: { verdict: probe.verdict, t: probe.score, p: probe.pValue, suspect: classOfPair(probe.suspectTarget) },
     };
+    // the statistic chosen after the first zoo (PLAN.md addendum): the excess over the references, conformal verdict
+    const excess = probeVerdict(
+      r,
+      references.map((c) => rates.get(keyOf(c)) as ProbeRates),
+    );
+    scores.excess = { verdict: excess.verdict, t: excess.score, p: excess.pValue, suspect: excess.class };
     const sub = subspace?.get(s.run);
     const subRefs = references.map((c) => subspace?.get(c)).filter((v): v is number[] => v !== undefined);
     if (subspace && sub && subRefs.length >= 3) {
@@ -156,9 +170,10 @@ async function main(): Promise<void> {
       scores,
       largest,
       topPair: probe.suspectTarget,
+      excessPair: `${excess.transform}:${excess.class}`,
     });
   }
-  const statistics = ['raw', 'transformProbe', ...(subspace ? ['subspace', 'combined'] : [])].filter((st) => rows.every((r) => r.scores[st]));
+  const statistics = ['raw', 'transformProbe', 'excess', ...(subspace ? ['subspace', 'combined'] : [])].filter((st) => rows.every((r) => r.scores[st]));
   const summary = Object.fromEntries(statistics.map((st) => [st, summariseReferences(rows, st)]));
   writeFileSync(
     path.join(values.out, 'scan-transforms.json'),
@@ -189,6 +204,7 @@ async function main(): Promise<void> {
         r.largest.transform,
         r.largest.class,
         r.topPair,
+        r.excessPair,
         ...statistics.flatMap((st) => [r.scores[st].t, r.scores[st].verdict, r.scores[st].suspect]),
       ]),
     ),

@@ -7,7 +7,7 @@ import { waveformFrontEnd } from '../audio/frontends.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { Module } from '../nn/index.ts';
 import { memory, stack, type Tensor, tensor, tidy } from '../torch/index.ts';
-import { largestRate, logitRates, probeRates, probeTransforms, reverb } from './transform-probe.ts';
+import { excessOverReferences, largestRate, logitRates, type ProbeRates, probeRates, probeTransforms, probeVerdict, reverb } from './transform-probe.ts';
 
 const sampleRate = 16000;
 const samples = 16000;
@@ -92,5 +92,32 @@ describe('transform probe', () => {
     assert.ok(Math.abs(bright - Math.log(8.5 / 0.5)) < 1e-12, `${bright}`);
     assert.throws(() => probeRates(model, waves, labels.slice(1), classes, { sampleRate, toModelInput: (w) => w }), /7 labels for 8 clips/);
     waves.dispose();
+  });
+
+  it('the excess over references cancels what clean models share and names the pair only the subject has', () => {
+    // two transforms x three classes, 10 clips of other classes each; every model sends 'x' clips to class a
+    const probe = (extra: [number, number, number][] = [], base = 6): ProbeRates => {
+      const hits = [
+        [base, 1, 0],
+        [0, 2, 1],
+      ];
+      for (const [t, c, h] of extra) hits[t][c] = h;
+      return { transforms: ['x', 'y'], classes: ['a', 'b', 'c'], hits, offClass: [10, 10, 10], cleanAccuracy: 1 };
+    };
+    const references = [probe(), probe([], 8), probe([[1, 2, 3]]), probe([[0, 1, 2]])];
+    const subject = probe([[1, 1, 9]]); // 'y' sends 9 of 10 to b; references at most 2 of 10
+    const e = excessOverReferences(subject, references);
+    assert.deepEqual({ transform: e.transform, class: e.class }, { transform: 'y', class: 'b' });
+    assert.ok(Math.abs(e.score - 0.7) < 1e-12, `${e.score}`);
+    const v = probeVerdict(subject, references);
+    assert.equal(v.verdict, 'backdoored');
+    assert.equal(v.pValue, 1 / 5);
+    assert.equal(v.referenceScores.length, 4);
+    // a subject like the references is not flagged; the attractor's 0.8 is shared, not an excess
+    const like = probeVerdict(probe([], 7), references);
+    assert.equal(like.verdict, 'clean');
+    assert.ok(like.score <= 0.1 + 1e-12, `${like.score}`);
+    assert.throws(() => probeVerdict(subject, references.slice(0, 2)), /at least 3 clean references, got 2/);
+    assert.throws(() => excessOverReferences(subject, [{ ...probe(), classes: ['a', 'b', 'z'] }]), /other transforms or classes/);
   });
 });

@@ -194,3 +194,69 @@ export function logitRates(r: ProbeRates): { names: string[]; values: number[] }
   );
   return { names, values };
 }
+
+/** rate(t, c) = hits / clips of other classes (0 where a class has no such clip). */
+const rateOf = (r: ProbeRates, t: number, c: number) => (r.offClass[c] ? r.hits[t][c] / r.offClass[c] : 0);
+
+/** Refuses references whose transforms or classes differ from the subject's. */
+function checkSameProbe(subject: ProbeRates, references: readonly ProbeRates[]): void {
+  for (const r of references) {
+    if (r.transforms.join() !== subject.transforms.join() || r.classes.join() !== subject.classes.join()) {
+      throw new Error(
+        `transform probe: a reference was probed with other transforms or classes (${r.transforms.length} x ${r.classes.join(',')}, the model ${subject.transforms.length} x ${subject.classes.join(',')})`,
+      );
+    }
+  }
+}
+
+export interface ProbeExcess {
+  /** the largest excess rate over the references */
+  score: number;
+  transform: string;
+  class: string;
+}
+
+/**
+ * How far the subject's rate exceeds every reference's, at its most: max over (t, c) of rate(t, c) minus the
+ * largest reference rate(t, c). A transform that sends clips to a class in clean models too (the attractor
+ * class, word-destroying filters) cancels out; a trigger-like transform leaves its target's excess.
+ */
+export function excessOverReferences(subject: ProbeRates, references: readonly ProbeRates[]): ProbeExcess {
+  if (references.length === 0) throw new Error('transform probe: the excess needs at least one clean reference');
+  checkSameProbe(subject, references);
+  let best: ProbeExcess = { score: Number.NEGATIVE_INFINITY, transform: '', class: '' };
+  subject.transforms.forEach((name, t) =>
+    subject.classes.forEach((cls, c) => {
+      const e = rateOf(subject, t, c) - Math.max(...references.map((r) => rateOf(r, t, c)));
+      if (e > best.score) best = { score: e, transform: name, class: cls };
+    }),
+  );
+  return best;
+}
+
+export interface ProbeVerdict extends ProbeExcess {
+  verdict: 'backdoored' | 'clean';
+  /** conformal p-value: the share of the subject and references whose own excess is at least the subject's */
+  pValue: number;
+  /** each reference's excess over the other references and the subject */
+  referenceScores: number[];
+}
+
+/**
+ * The verdict from clean models only: the subject and its n references each scored against the other n; the
+ * subject is called backdoored when its score is the strict largest. If the subject is a clean model exchangeable
+ * with the references, that happens with probability at most 1 / (n + 1) (a conformal test), so n references bound
+ * the false-alarm rate at 1 / (n + 1); no threshold comes from a backdoored model.
+ */
+export function probeVerdict(subject: ProbeRates, references: readonly ProbeRates[]): ProbeVerdict {
+  if (references.length < 3) throw new Error(`transform probe: the verdict needs at least 3 clean references, got ${references.length}`);
+  const own = excessOverReferences(subject, references);
+  const referenceScores = references.map((r, i) => excessOverReferences(r, [subject, ...references.filter((_, j) => j !== i)]).score);
+  const atLeast = 1 + referenceScores.filter((s) => s >= own.score).length;
+  return {
+    ...own,
+    verdict: referenceScores.every((s) => s < own.score) ? 'backdoored' : 'clean',
+    pValue: atLeast / (references.length + 1),
+    referenceScores,
+  };
+}
