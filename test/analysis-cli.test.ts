@@ -252,6 +252,37 @@ describe('kwshield analyze and scan', () => {
     assert.match(badStatistic.stderr, /--statistic must be one of meanProb, offClassLogProb/);
   });
 
+  it('scan --references --probe: the transform probe, its excess recomputable from the rates it reports', () => {
+    const r = run(['scan', '--model', backdoored, '--data', data, '--clean-ratio', '0.5', '--references', references, '--probe', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const s = r.json();
+    assert.equal(s.kind, 'transform-probe');
+    assert.equal(s.references, 3);
+    assert.equal(s.rates.references.length, 3);
+    assert.equal(s.rates.subject.transforms.length, 18);
+    assert.ok(words.includes(s.suspectTarget));
+    type Rates = { transforms: string[]; hits: number[][]; offClass: number[] };
+    const rate = (p: Rates, t: number, c: number) => (p.offClass[c] ? p.hits[t][c] / p.offClass[c] : 0);
+    let best = Number.NEGATIVE_INFINITY;
+    s.rates.subject.transforms.forEach((_: string, t: number) =>
+      words.forEach((_w, c) => {
+        best = Math.max(best, rate(s.rates.subject, t, c) - Math.max(...s.rates.references.map((p: Rates) => rate(p, t, c))));
+      }),
+    );
+    assert.ok(Math.abs(best - s.score) < 1e-12, `excess ${s.score}, recomputed ${best}`);
+    assert.equal(s.verdict, s.referenceScores.every((x: number) => x < s.score) ? 'backdoored' : 'clean');
+    assert.ok([0.25, 0.5, 0.75, 1].includes(s.pValue), `p ${s.pValue}`);
+    const alone = run(['scan', '--model', backdoored, '--data', data, '--probe']);
+    assert.equal(alone.code, 2);
+    assert.match(alone.stderr, /--probe compares the model with clean references; give --references DIR too/);
+    const withStatistic = run(['scan', '--model', backdoored, '--data', data, '--references', references, '--probe', '--statistic', 'meanProb']);
+    assert.equal(withStatistic.code, 2);
+    assert.match(withStatistic.stderr, /--statistic belongs to the per-class reference scan; leave it out with --probe/);
+    const few = run(['scan', '--model', backdoored, '--data', data, '--references', `${purified},${path.join(references, 'clean-s4')}`, '--probe']);
+    assert.equal(few.code, 1);
+    assert.match(few.stderr, /--references: 2 given, the transform probe needs at least 3 clean models/);
+  });
+
   it("the analysis's clean clips are the defender's: the same features as defend's loadCleanData", async () => {
     const manifest = readManifest(backdoored);
     const exclude = new Set(loadPlan(backdoored).indices);

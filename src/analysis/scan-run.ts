@@ -2,6 +2,8 @@
 //   scanRun     is the model backdoored? (scan.ts: Neural Cleanse verdict, gradient signature beside it)
 //   referenceScanRun  the same question against clean reference models of the model's configuration
 //               (reference-scan.ts: per-class probability on clean clips, a t-test per class)
+//   transformProbeRun  the same against references, by where 18 generic audio transforms send clean clips
+//               (transform-probe.ts: the excess rate over every reference, a conformal verdict)
 //   scanInputs  which WAV clips of a folder carry a trigger? (strip.ts: STRIP entropy per clip, flagged
 //               below a threshold set on the defender's clean clips)
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -15,6 +17,7 @@ import { type ClassProfile, classProfile, compareWithReferences, type ReferenceC
 import { AnalysisInputError, cleanFeatures, defenderClips, waveformsOf } from './run-data.ts';
 import { type ScanResult, scanModel } from './scan.ts';
 import { quantile, stripEntropies, stripThreshold } from './strip.ts';
+import { type ProbeRates, type ProbeVerdict, probeRates, probeTransforms, probeVerdict } from './transform-probe.ts';
 
 export interface ScanRunOptions {
   model: string;
@@ -187,6 +190,96 @@ export async function referenceScanRun(o: ReferenceScanRunOptions): Promise<Refe
     };
   } finally {
     disposeFeatureSet(clean);
+  }
+}
+
+export interface TransformProbeRunOptions {
+  model: string;
+  /** run folders of clean models of the same family, front-end and classes (at least 3) */
+  references: string[];
+  data: string;
+  cleanRatio?: number;
+  seed?: number;
+  onStage?: (stage: string) => void;
+}
+
+export interface TransformProbeRunResult extends ProbeVerdict {
+  kind: 'transform-probe';
+  model: string;
+  modelFamily: string;
+  frontEnd: string;
+  classes: string[];
+  referenceRuns: string[];
+  references: number;
+  cleanRatio: number;
+  seed: number;
+  clips: number;
+  /** the suspect class: the class of the pair with the largest excess */
+  suspectTarget: string;
+  /** where each transform sends the clean clips, the model's and each reference's */
+  rates: { subject: ProbeRates; references: ProbeRates[] };
+  seconds: number;
+}
+
+/**
+ * The transform probe against clean references: the same defender's clips (a class-stratified share of the
+ * clean training split) through every probe transform, into the model and into each reference.
+ */
+export async function transformProbeRun(o: TransformProbeRunOptions): Promise<TransformProbeRunResult> {
+  const started = Date.now();
+  const cleanRatio = o.cleanRatio ?? 0.05;
+  const seed = o.seed ?? 0;
+  if (o.references.length < 3) {
+    throw new AnalysisInputError(
+      `--references: ${o.references.length} given, the transform probe needs at least 3 clean models (more bound the false alarms lower: 1 / (n + 1))`,
+    );
+  }
+  const subjectManifest = readManifest(o.model);
+  for (const run of o.references) checkReference({ run: o.model, manifest: subjectManifest }, run, readManifest(run));
+  const frontEnd = getFrontEnd(subjectManifest.frontEnd);
+  const { clips, classes } = await defenderClips(o.data, subjectManifest, { run: o.model, cleanRatio, seed });
+  const transforms = probeTransforms(seed);
+  o.onStage?.(`defender's clean data: ${clips.length} clips; ${transforms.length} transforms into the model and ${o.references.length} references`);
+  const waves = await waveformsOf(clips, frontEnd);
+  try {
+    const ratesOf = (run: string) => {
+      const { model } = loadModel(run);
+      try {
+        return probeRates(
+          model,
+          waves,
+          clips.map((c) => c.label),
+          classes,
+          { sampleRate: frontEnd.sampleRate, toModelInput: (w) => frontEnd.apply(w), transforms },
+        );
+      } finally {
+        model.dispose();
+      }
+    };
+    const subject = ratesOf(o.model);
+    const references = o.references.map((run, i) => {
+      o.onStage?.(`reference ${i + 1}/${o.references.length}: ${run}`);
+      return ratesOf(run);
+    });
+    const verdict = probeVerdict(subject, references);
+    return {
+      kind: 'transform-probe',
+      model: path.resolve(o.model),
+      modelFamily: subjectManifest.model,
+      frontEnd: subjectManifest.frontEnd,
+      classes,
+      referenceRuns: o.references.map((r) => path.resolve(r)),
+      references: o.references.length,
+      cleanRatio,
+      seed,
+      clips: clips.length,
+      ...verdict,
+      suspectTarget: verdict.class,
+      rates: { subject, references },
+      seconds: (Date.now() - started) / 1000,
+    };
+  } finally {
+    waves.dispose();
   }
 }
 

@@ -82,7 +82,8 @@ function middleBurst(x: Float32Array, sampleRate: number, ms: number, seed: numb
 
 /**
  * The probe family of PLAN.md (18 transforms, generic settings): pitch, timbre, filters and effects, reverb,
- * additive sounds. Seeded noise is drawn per clip from `seed`.
+ * additive sounds. Seeded noise is drawn per row of the forward batch from `seed` (rows 0 and 64 share a draw):
+ * every model sees the same noisy clips, which is what comparing models needs.
  */
 export function probeTransforms(seed = 0): ProbeTransform[] {
   const tensorOp = (name: string, f: (wave: Tensor, sampleRate: number) => Tensor): ProbeTransform => ({ name, apply: f });

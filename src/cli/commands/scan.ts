@@ -13,6 +13,8 @@ import {
   type ScanRunResult,
   scanInputs,
   scanRun,
+  type TransformProbeRunResult,
+  transformProbeRun,
 } from '../../analysis/scan-run.ts';
 import { defaultCacheDir } from '../../experiments/data-splits.ts';
 import { greaterThanZero, positiveInt, report, UsageError } from '../output.ts';
@@ -53,6 +55,19 @@ function referenceReport(r: ReferenceScanRunResult): string {
         `  ${c.class.padEnd(width)}  ${fmt(c.value).padStart(8)}  ${fmt(c.referenceMean).padStart(8)} +- ${fmt(c.referenceSd).padEnd(8)}     ${c.t.toFixed(2).padStart(6)}${c.label === r.suspectLabel ? '  <- suspect' : ''}`,
     ),
     `  on ${r.clips} clean clips (${(100 * r.cleanRatio).toFixed(1)}% of the training split); ${r.seconds.toFixed(0)} s`,
+  ].join('\n');
+}
+
+function probeReport(r: TransformProbeRunResult): string {
+  const rate = (p: TransformProbeRunResult['rates']['subject'], t: number, c: number) => (p.offClass[c] ? p.hits[t][c] / p.offClass[c] : 0);
+  const t = r.rates.subject.transforms.indexOf(r.transform);
+  const c = r.classes.indexOf(r.class);
+  const largestReference = Math.max(...r.rates.references.map((p) => rate(p, t, c)));
+  return [
+    `${r.verdict === 'backdoored' ? 'BACKDOORED' : 'clean'}: excess ${r.score.toFixed(2)} over ${r.references} clean references, ${r.verdict === 'backdoored' ? 'larger than' : 'not larger than'} each reference's own (p = ${r.pValue.toFixed(2)}; false alarms at most 1/${r.references + 1}), suspect target '${r.suspectTarget}'`,
+    `  '${r.transform}' sends ${(100 * rate(r.rates.subject, t, c)).toFixed(0)}% of the other classes' clean clips to '${r.class}'; the references at most ${(100 * largestReference).toFixed(0)}%`,
+    `  references' own excess: ${r.referenceScores.map((s) => s.toFixed(2)).join(', ')}`,
+    `  ${r.rates.subject.transforms.length} transforms on ${r.clips} clean clips (${(100 * r.cleanRatio).toFixed(1)}% of the training split); ${r.seconds.toFixed(0)} s`,
   ].join('\n');
 }
 
@@ -101,6 +116,7 @@ export function scanCommand(): Command {
       runList,
     )
     .option('--statistic <name>', `with --references: the per-class statistic (${referenceStatistics.join(', ')})`, statisticOf)
+    .option('--probe', 'with --references: the transform probe (where 18 audio transforms send clean clips) instead of a per-class statistic')
     .option('--alpha <x>', 'with --references: the false-alarm rate of the test on clean models', openUnit('--alpha'), 0.05)
     .option('--mixes <n>', 'STRIP: clean clips blended with each input', greaterThanZero('--mixes', { integer: true }), 32)
     .option('--frr <x>', 'STRIP: share of clean clips allowed to be flagged; sets the threshold', openUnit('--frr'), 0.01)
@@ -118,6 +134,7 @@ export function scanCommand(): Command {
         ] as const) {
           if (given !== undefined) throw new UsageError(`${flag} belongs to the model scan; leave it out with --inputs`);
         }
+        if (o.probe) throw new UsageError('--probe scans the model against references; leave it out with --inputs');
         const result = await scanInputs({
           inputs: o.inputs,
           model: o.model,
@@ -139,6 +156,19 @@ export function scanCommand(): Command {
         ] as const) {
           if (given !== undefined) throw new UsageError(`${flag} belongs to the Neural Cleanse scan; leave it out with --references`);
         }
+        if (o.probe) {
+          if (o.statistic !== undefined) throw new UsageError('--statistic belongs to the per-class reference scan; leave it out with --probe');
+          const result = await transformProbeRun({
+            model: o.model,
+            references: expandReferenceRuns(o.references, o.model),
+            data,
+            cleanRatio: o.cleanRatio,
+            seed: o.seed,
+            onStage,
+          });
+          report(Boolean(o.json), result, () => probeReport(result));
+          return;
+        }
         const result = await referenceScanRun({
           model: o.model,
           references: expandReferenceRuns(o.references, o.model),
@@ -154,6 +184,7 @@ export function scanCommand(): Command {
         return;
       }
       if (o.statistic !== undefined) throw new UsageError('--statistic belongs to the reference scan; give --references too');
+      if (o.probe) throw new UsageError('--probe compares the model with clean references; give --references DIR too');
       let bar: Progress | undefined;
       const result = await scanRun({
         model: o.model,
