@@ -3,6 +3,7 @@
 # one) with OpenBLAS, and espeak-ng (the synthetic Speech Commands voices). With --bench it adds python3-torch,
 # python3-torchaudio and libjemalloc2, used only by the side-by-side benchmark and to remake reference fixtures. With --test it adds
 # Debian's chromium, in which the report's end-to-end test renders report.html (the test skips without it).
+# With --slurm it adds slurmctld, slurmd, slurm-client and munge (a single-node Slurm for test/slurm.test.ts).
 # As root with apt it installs what is missing; otherwise it prints the exact command and fails.
 set -euo pipefail
 
@@ -19,7 +20,13 @@ for flag in "$@"; do
       # jemalloc: one of the allocators the benchmark gives PyTorch so that it runs at its best
       ls /usr/lib/*/libjemalloc.so.2 >/dev/null 2>&1 || packages+=(libjemalloc2) ;;
     --test) [ -x /usr/bin/chromium ] || packages+=(chromium) ;;
-    *) echo "setup-system.sh: unknown option $flag (use --bench and/or --test)" >&2; exit 2 ;;
+    # a single-node Slurm (scripts/slurm-local.sh) for test/slurm.test.ts and for trying examples/slurm/
+    --slurm)
+      [ -x /usr/sbin/slurmctld ] || packages+=(slurmctld)
+      [ -x /usr/sbin/slurmd ] || packages+=(slurmd)
+      [ -x /usr/bin/sbatch ] || packages+=(slurm-client)
+      [ -x /usr/sbin/munged ] || packages+=(munge) ;;
+    *) echo "setup-system.sh: unknown option $flag (use --bench, --test and/or --slurm)" >&2; exit 2 ;;
   esac
 done
 

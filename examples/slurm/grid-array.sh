@@ -1,30 +1,27 @@
 #!/usr/bin/env bash
 # A kwshield grid as a Slurm job array: task i of N runs shard i/N (whole rows: an attack job with its
-# defense jobs), every task writing one result JSON per job into the same shared folder. Written for a
-# typical cluster and not run here (no Slurm where it was written); see docs/scale-out.md.
+# defense jobs), every task writing one result JSON per job into the same shared folder. Submit it with
+# examples/slurm/submit.sh, which sizes the array and the CPUs from the grid and puts the logs under the
+# results folder; tested on a single-node Slurm (Debian's slurm-wlm) by test/slurm.test.ts.
 #
-#   sbatch --export=ALL,SHARED=/shared/$USER/kwshield,GRID=grids/table1.yaml examples/slurm/grid-array.sh
+#   SHARED=/shared/me/kwshield bash examples/slurm/submit.sh grids/table1.yaml
 #   # afterwards, anywhere that sees $SHARED:
 #   ./bin/kwshield grid collect $SHARED/results/table1 --db table1.sqlite && ./bin/kwshield results --db table1.sqlite
 #
-# --array must count from 0 (0-(N-1)): --shard takes $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT with
-# i from 0 (an array of 1-8 would ask for shard 8/8 and stop with a usage error). A "%4" suffix
-# (--array=0-7%4) limits how many tasks run at once and changes nothing else. Rows are dealt out
+# By hand, the array must count from 0 (0-(N-1)): --shard takes $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT
+# with i from 0 (an array of 1-8 would ask for shard 8/8 and stop with a usage error). Ask for the grid's
+# `threads` CPUs per task (times WORKERS): a task that asks for more CPUs than a node has pends forever. A
+# "%4" suffix (--array=0-7%4) limits how many tasks run at once and changes nothing else. Rows are dealt out
 # round-robin (row r goes to shard r mod N), so more tasks than rows leaves some tasks empty:
 # `kwshield grid expand GRID` prints the number of rows.
 #
 #SBATCH --job-name=kwshield-grid
-#SBATCH --array=0-7
-#SBATCH --cpus-per-task=4
-#SBATCH --mem=16G
-#SBATCH --time=24:00:00
-#SBATCH --output=kwshield-grid-%A_%a.out
 #SBATCH --requeue
 #
-# GPU nodes: ask for a GPU (e.g. #SBATCH --gres=gpu:1) and use a checkout whose native addon was built
-# against a CUDA libtorch: `LIBTORCH=/path/to/libtorch-cuda npm run build:native` (the addon records
-# that libtorch's lib folder as its rpath, so $LIBTORCH is needed only when building). The command below
-# stays unchanged. Note that the experiment pipeline currently trains on the CPU; a CUDA build is what
+# GPU nodes: ask for a GPU (SBATCH_EXTRA="--gres=gpu:1" for submit.sh) and use a checkout whose native addon
+# was built against a CUDA libtorch: `LIBTORCH=/path/to/libtorch-cuda npm run build:native` (the addon
+# records that libtorch's lib folder as its rpath, so $LIBTORCH is needed only when building). The command
+# below stays unchanged. Note that the experiment pipeline currently trains on the CPU; a CUDA build is what
 # the nodes need once it places models on a device.
 set -euo pipefail
 
@@ -44,13 +41,13 @@ RESULTS=$SHARED/results/$NAME
 # unfinished jobs over.
 WORK=$SHARED/work/$NAME
 # Feature cache: node-local scratch is fastest (it is only a cache).
-export KWSHIELD_CACHE=${KWSHIELD_CACHE:-${TMPDIR:-/tmp}/kwshield-cache-$USER}
+export KWSHIELD_CACHE=${KWSHIELD_CACHE:-${TMPDIR:-/tmp}/kwshield-cache-${USER:-$(id -un)}}
 
-# k jobs at a time on this task's CPUs, each in its own process with KWSHIELD_THREADS from the grid's
+# WORKERS jobs at a time on this task's CPUs, each in its own process with KWSHIELD_THREADS from the grid's
 # `threads` (default 1): the numbers do not depend on how the work was split.
 exec ./bin/kwshield grid run "$GRID" \
   --results "$RESULTS" \
   --work "$WORK" \
   --shard "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT" \
-  --workers "${SLURM_CPUS_PER_TASK:-1}" \
+  --workers "${WORKERS:-1}" \
   ${DATA_ROOT:+--data-root "$DATA_ROOT"}
