@@ -1,7 +1,8 @@
 // Light augmentation of training batches: a random time shift and white noise, for training (the `fast`
 // recipe) and for the fine-tuning defenses (their `augment` option), which share it so a defense can
 // regularise with exactly what the victim trained with.
-import { add, mean, mul, randnLike, roll, sqrt, type Tensor } from '../torch/index.ts';
+import { add, indexSelect, mean, mul, randnLike, roll, sqrt, type Tensor, tensor } from '../torch/index.ts';
+import type { Rng } from './rng.ts';
 
 /**
  * A random time shift (the same for every clip of a batch, wrapping around) and additive white noise.
@@ -45,4 +46,27 @@ export function augmentBatch(x: Tensor, aug: Augment, axis: InputTimeAxis, shift
 export function batchShift(aug: Augment, axis: InputTimeAxis, epoch: number, b: number): number {
   const max = Math.round(aug.timeShiftSeconds * axis.stepsPerSecond);
   return max > 0 ? ((b * 7919 + epoch * 104729) % (2 * max + 1)) - max : 0;
+}
+
+/**
+ * Each clip of a batch [B, T, ...] rolled along time (dim 1) by its own shift, drawn uniformly from the
+ * integers in [-max, max], max = round(fraction * T); the clip stays at its index, so its label still holds.
+ * The NFT and NGF paper recipes use it in place of their releases' RandomCrop(32, padding 4) +
+ * RandomHorizontalFlip (docs/nft-ngf.md). The crop moves a CIFAR image by up to 4 of its 32 pixels (fraction
+ * 0.125) on each axis; here only time moves (a shift along the MFCC coefficients would move energy between
+ * unrelated coefficients; a waveform has only time). The crop's zero padding becomes a wrap-around (a zero
+ * MFCC frame is not silence, and the ends of a one-second command clip are background, as in augmentBatch),
+ * and there is no flip (speech played backwards is not the same word).
+ */
+export function randomTimeShift(x: Tensor, fraction: number, rng: Rng): Tensor {
+  const [batch, steps] = x.shape;
+  const max = Math.round(fraction * steps);
+  if (max === 0 || x.ndim < 2) return x;
+  const index = new BigInt64Array(batch * steps);
+  for (let b = 0; b < batch; b++) {
+    const shift = rng.int(2 * max + 1) - max;
+    // output step t of clip b is input step t - shift (mod T), as roll(x, shift) gives
+    for (let t = 0; t < steps; t++) index[b * steps + t] = BigInt(b * steps + ((((t - shift) % steps) + steps) % steps));
+  }
+  return indexSelect(x.reshape([batch * steps, -1]), 0, tensor(index)).reshape(x.shape);
 }

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeJsonAtomic } from '../data/atomic.ts';
-import { augmentBatch, batchShift, defaultTimeAxis, type InputTimeAxis, lightAugment } from '../data/augment.ts';
+import { augmentBatch, batchShift, defaultTimeAxis, type InputTimeAxis, lightAugment, randomTimeShift } from '../data/augment.ts';
 import { batchIndices, type FeatureSet, gatherBatch } from '../data/feature-set.ts';
 import { createRng, deriveSeed, type Rng } from '../data/rng.ts';
 import { accuracyAndLoss } from '../models/predict.ts';
@@ -37,7 +37,13 @@ export interface FineTuneSettings {
   lr: number;
   momentum: number;
   weightDecay: number;
-  schedule: 'cosine' | 'constant';
+  /**
+   * 'multistep': the NGF release's MultiStepLR (gamma 0.1, milestones int(0.35 E) and int(0.75 E)), stepped
+   * at the start of each of its E "epochs", so epoch e runs at the rate PyTorch gives epoch e + 1.
+   */
+  schedule: 'cosine' | 'constant' | 'multistep';
+  /** the cosine schedule's floor (PyTorch's eta_min; 0 when unset) */
+  minLr?: number;
   /** linear warm-up of the learning rate over this many epochs (per step), then the schedule */
   warmupEpochs: number;
   /**
@@ -68,6 +74,16 @@ export interface FineTuneSettings {
    * tens of steps; shifted, noisy copies keep the fit set from shrinking to a point.
    */
   augment: boolean;
+  /**
+   * How batches are made: 'shuffle' (unset: passes over the fit clips, each clip once a pass, under
+   * shortBatch) or 'replacement' (the NFT and NGF releases' RandomSampler: exactly `steps` full batches, each
+   * clip drawn with replacement, in blocks of `blockSteps` batches that take an epoch's place for the
+   * schedule, the hold-out check and the checkpoint; the last block holds what remains of the steps).
+   */
+  sampling?: 'shuffle' | 'replacement';
+  blockSteps?: number;
+  /** each clip shifted along time by up to this fraction of its length (randomTimeShift), before MixUp; 0 or unset: off */
+  timeShift?: number;
 }
 
 /** The MixUp loss of one batch: x~ = l x + (1 - l) x[perm], l CE(f(x~), y) + (1 - l) CE(f(x~), y[perm]). */
@@ -119,6 +135,24 @@ export interface FineTuneResult {
   /** the epoch whose weights the model holds at the end (-1: the starting weights) */
   chosenEpoch: number;
   steps: number;
+}
+
+/** `count` batches of `batchSize` fit-clip indices drawn with replacement (PyTorch's RandomSampler(replacement=True)). */
+export function drawnBatches(size: number, batchSize: number, count: number, seed: number): number[][] {
+  const rng = createRng(seed);
+  return Array.from({ length: count }, () => Array.from({ length: batchSize }, () => rng.int(size)));
+}
+
+/** The batches of block `epoch` when batches are drawn with replacement: blockSteps, or what remains of the steps. */
+function blockLength(s: FineTuneSettings, epoch: number): number {
+  const block = s.blockSteps ?? 200;
+  return Math.min(block, (s.steps as number) - epoch * block);
+}
+
+/** The NGF release's MultiStepLR over `epochs` epochs, stepped before each epoch (see FineTuneSettings.schedule). */
+export function releaseMultiStepSchedule(lr: number, epochs: number): (epoch: number) => number {
+  const milestones = [Math.floor(0.35 * epochs), Math.floor(0.75 * epochs)];
+  return (epoch) => lr * 0.1 ** milestones.filter((m) => m <= epoch + 1).length;
 }
 
 /** Batches of fit-clip indices for one epoch under the short-batch policy. */
@@ -183,6 +217,10 @@ function better(select: FineTuneSettings['select'], row: DefenseEpoch, best: num
  * as steps it means the same amount of moving away from the backdoored weights.
  */
 export function withStepBudget(s: FineTuneSettings, fitClips: number): FineTuneSettings {
+  if (s.sampling === 'replacement') {
+    if (!s.steps) throw new Error('sampling=replacement draws `steps` batches; set steps above 0');
+    return { ...s, epochs: Math.ceil(s.steps / (s.blockSteps ?? 200)) };
+  }
   if (!s.steps) return s;
   const perEpoch = epochBatches(fitClips, s.batchSize, s.shortBatch, 0).length;
   return { ...s, epochs: Math.max(1, Math.ceil(s.steps / perEpoch)) };
@@ -194,7 +232,12 @@ export async function fineTune(model: KwsModel, fit: FeatureSet, holdout: Featur
   if (s.select !== 'last' && !holdout) throw new Error(`fine-tuning with select=${s.select} needs a clean hold-out; set holdout above 0`);
   const optimizer = makeOptimizer(model, s);
   const timeAxis = o.timeAxis ?? defaultTimeAxis;
-  const schedule = s.schedule === 'cosine' ? cosineSchedule(s.lr, s.epochs) : constantSchedule(s.lr);
+  const schedule =
+    s.schedule === 'cosine'
+      ? cosineSchedule(s.lr, s.epochs, s.minLr ?? 0)
+      : s.schedule === 'multistep'
+        ? releaseMultiStepSchedule(s.lr, s.epochs)
+        : constantSchedule(s.lr);
   const files = o.checkpointDir
     ? {
         weights: path.join(o.checkpointDir, `${o.phase}-last.safetensors`),
@@ -231,7 +274,11 @@ export async function fineTune(model: KwsModel, fit: FeatureSet, holdout: Featur
       const started = Date.now();
       const lr = applySchedule(optimizer, schedule, epoch);
       manualSeed(deriveSeed(o.seed, o.phase, epoch) % 2 ** 31);
-      const batches = epochBatches(fit.size, s.batchSize, s.shortBatch, deriveSeed(o.seed, o.phase, 'shuffle', epoch));
+      const batches =
+        s.sampling === 'replacement'
+          ? drawnBatches(fit.size, s.batchSize, blockLength(s, epoch), deriveSeed(o.seed, o.phase, 'draw', epoch))
+          : epochBatches(fit.size, s.batchSize, s.shortBatch, deriveSeed(o.seed, o.phase, 'shuffle', epoch));
+      const shiftRng = createRng(deriveSeed(o.seed, o.phase, 'time-shift', epoch));
       setTrainingMode(model, s.batchNorm);
       const mixRng = createRng(deriveSeed(o.seed, o.phase, 'mixup', epoch));
       let lossSum = 0;
@@ -243,7 +290,8 @@ export async function fineTune(model: KwsModel, fit: FeatureSet, holdout: Featur
         // The batch (and its MixUp) is made once: GN-FT's step calls lossFn twice on the same batch.
         const loss = tidy(() => {
           const batch = gatherBatch(fit, batches[b]);
-          const x = s.augment ? augmentBatch(batch.x, lightAugment, timeAxis, batchShift(lightAugment, timeAxis, epoch, b)) : batch.x;
+          const shifted = s.timeShift ? randomTimeShift(batch.x, s.timeShift, shiftRng) : batch.x;
+          const x = s.augment ? augmentBatch(shifted, lightAugment, timeAxis, batchShift(lightAugment, timeAxis, epoch, b)) : shifted;
           const y = batch.y;
           return o.step(
             optimizer,

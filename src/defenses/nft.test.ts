@@ -1,12 +1,16 @@
 // NFT: only the masks train (every other tensor bit-identical until the fold), the fold reproduces the masked
-// model's logits, the masks respect their per-layer clamp; LayerNorm masks for models without BatchNorm.
+// model's logits, the masks respect their per-layer clamp; LayerNorm masks for models without BatchNorm. The
+// paper recipe as released: `steps` full batches drawn with replacement whatever the clip count, the stem
+// BatchNorm unmasked, the cosine's floor of 0.02, a seeded per-clip time shift.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { randomTimeShift } from '../data/augment.ts';
 import { disposeFeatureSet, type FeatureSet, makeFeatureSet } from '../data/feature-set.ts';
 import { createRng } from '../data/rng.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { BatchNorm2d, Conv2d, LayerNorm, Linear, Module } from '../nn/index.ts';
-import { avgPool2d, manualSeed, memory, noGrad, type Tensor, tensor, tidy } from '../torch/index.ts';
+import { avgPool2d, manualSeed, memory, noGrad, roll, type Tensor, tensor, tidy } from '../torch/index.ts';
+import { drawnBatches } from './fine-tune.ts';
 import { type DefenseEpoch, getDefense, type ModelInfo, maskFloor } from './index.ts';
 
 /** Clips of 8 x 8 "MFCC" whose class (of 3) brightens one band of rows. */
@@ -47,6 +51,15 @@ class ToyTokens extends Module {
       const g = this.norm2.forward(h.add(this.mlp.forward(h).relu()));
       return this.fc.forward(g.mean(1));
     });
+  }
+}
+
+/** ToyConv that records the batch size of every forward pass (the loop's one forward per step). */
+class CountingConv extends ToyConv {
+  batches: number[] = [];
+  override forward(x: Tensor): Tensor {
+    this.batches.push(x.size(0));
+    return super.forward(x);
   }
 }
 
@@ -192,5 +205,174 @@ describe('nft', () => {
     disposeFeatureSet(tiny);
     model.dispose();
     disposeFeatureSet(clean);
+  });
+
+  describe('paper recipe (the release, nazmul-karim170/NFT @9e40cacf53)', () => {
+    it("holds the release's values: 1000 steps of 128 with replacement in blocks of 200, lr 0.05 to a floor of 0.02, stem unmasked, shift", () => {
+      const r = nft.recipes.paper;
+      assert.deepEqual(
+        [r.steps, r.sampling, r.blockSteps, r.batchSize, r.lr, r.schedule, r.minLr, r.maskStem, r.timeShift, r.batchNorm, r.holdout],
+        [1000, 'replacement', 200, 128, 0.05, 'cosine', 0.02, false, 0.125, 'train', 0],
+      );
+      assert.equal(nft.recipes.default.steps, undefined, 'the default recipe still counts epochs');
+    });
+
+    it('makes exactly `steps` updates of full batches drawn with replacement, whatever the number of clean clips', async () => {
+      const options = { ...nft.recipes.paper, steps: 7, batchSize: 16 };
+      const weights: Map<string, number[]>[] = [];
+      for (const clips of [12, 45, 45]) {
+        const clean = toySet(clips, 3);
+        const model = build(() => new CountingConv(), 1);
+        let updates = 0;
+        const report = await nft.run(model, clean, {
+          options,
+          seed: 2,
+          model: info,
+          progress: {
+            step(phase) {
+              if (phase === 'nft') updates += 1;
+            },
+          },
+        });
+        assert.equal(updates, 7, `${clips} clips: 7 updates`);
+        assert.equal(report.details.steps, 7);
+        // one forward a step, each on a full batch of 16: from 12 clips that needs clips drawn twice
+        assert.deepEqual(model.batches, new Array(7).fill(16), `${clips} clips: 7 batches of 16`);
+        assert.equal(report.epochs.length, 1, 'one block (of up to 200 steps)');
+        weights.push(arrays(model));
+        model.dispose();
+        disposeFeatureSet(clean);
+      }
+      assert.deepEqual(weights[2], weights[1], 'the same seed gives the same weights (draws, shifts, MixUp)');
+      const draws = drawnBatches(12, 16, 3, 9);
+      assert.deepEqual(drawnBatches(12, 16, 3, 9), draws, 'draws are seeded');
+      assert.ok(
+        draws.every((b) => b.length === 16 && b.every((i) => i >= 0 && i < 12) && new Set(b).size < 16),
+        'full batches, in range, with repeats',
+      );
+      await assert.rejects(
+        nft.run(
+          build(() => new ToyConv(), 1),
+          toySet(12, 3),
+          { options: { ...options, steps: 0 }, seed: 0, model: info },
+        ),
+        /sampling=replacement draws `steps` batches; set steps above 0/,
+      );
+    });
+
+    it('leaves the stem BatchNorm unmasked (the default masks it); the floors count from the first masked layer', async () => {
+      const clean = toySet(30, 2);
+      const masked = async (recipe: 'paper' | 'default') => {
+        const model = build(() => new ToyConv(), 4);
+        const before = arrays(model);
+        const report = await nft.run(model, clean, {
+          options: { ...nft.recipes[recipe], steps: 4, epochs: 2, batchSize: 16 },
+          seed: 5,
+          model: info,
+        });
+        const after = arrays(model);
+        model.dispose();
+        return { masks: report.details.masks as { layer: string; floor: number; values: number[] }[], before, after };
+      };
+      const paper = await masked('paper');
+      assert.deepEqual(
+        paper.masks.map((m) => [m.layer, m.floor.toFixed(3)]),
+        [['bn2', '0.485']],
+        'paper: bn2 only, with the first floor 0.8 e^-0.5',
+      );
+      assert.deepEqual(paper.after.get('bn1.weight'), paper.before.get('bn1.weight'), 'paper: the stem scale is not folded');
+      assert.ok(
+        paper.masks[0].values.some((v) => v < 1),
+        'paper: the masks moved',
+      );
+      const byDefault = await masked('default');
+      assert.deepEqual(
+        byDefault.masks.map((m) => [m.layer, m.floor.toFixed(3)]),
+        [
+          ['bn1', '0.485'],
+          ['bn2', '0.294'],
+        ],
+      );
+      // a model whose only norm layer is its stem has nothing left to mask
+      class StemOnly extends Module {
+        conv = new Conv2d(1, 4, 3, { padding: 1 });
+        bn = new BatchNorm2d(4);
+        fc = new Linear(4 * 64, 3);
+        forward(x: Tensor): Tensor {
+          return tidy(() =>
+            this.fc.forward(
+              this.bn
+                .forward(this.conv.forward(x.unsqueeze(1)))
+                .relu()
+                .flatten(1),
+            ),
+          );
+        }
+      }
+      // LayerNorm models (KWT) have no stem norm: the paper recipe masks all of them
+      const tokens = build(() => new ToyTokens(), 2);
+      const tokenReport = await nft.run(tokens, clean, { options: { ...nft.recipes.paper, steps: 2 }, seed: 0, model: info });
+      assert.deepEqual(
+        (tokenReport.details.masks as { layer: string }[]).map((m) => m.layer),
+        ['norm1', 'norm2'],
+      );
+      tokens.dispose();
+      const stemOnly = build(() => new StemOnly(), 0);
+      await assert.rejects(nft.run(stemOnly, clean, { options: nft.recipes.paper, seed: 0, model: info }), /maskStem=false leaves no norm layer to mask/);
+      assert.ok(
+        stemOnly.parameters().every((p) => p.requiresGrad),
+        'nothing left frozen',
+      );
+      stemOnly.dispose();
+      disposeFeatureSet(clean);
+    });
+
+    it("runs the release's cosine over its blocks, floored at 0.02 (the default falls towards 0)", async () => {
+      const clean = toySet(30, 2);
+      const model = build(() => new ToyConv(), 4);
+      const report = await nft.run(model, clean, { options: { ...nft.recipes.paper, steps: 10, blockSteps: 2, batchSize: 8 }, seed: 1, model: info });
+      // PyTorch CosineAnnealingLR(T_max 5, eta_min 0.02) from 0.05, stepped after each of the 5 blocks
+      const release = [0, 1, 2, 3, 4].map((i) => 0.02 + ((0.05 - 0.02) * (1 + Math.cos((Math.PI * i) / 5))) / 2);
+      assert.deepEqual(
+        report.epochs.map((e) => e.lr.toFixed(6)),
+        release.map((v) => v.toFixed(6)),
+      );
+      assert.ok(release[4] > 0.0228 && release[4] < 0.0229);
+      assert.equal(report.details.steps, 10, '5 blocks of 2 steps');
+      const uneven = await nft.run(model, clean, { options: { ...nft.recipes.paper, steps: 7, blockSteps: 3, batchSize: 8 }, seed: 1, model: info });
+      assert.deepEqual([uneven.details.steps, uneven.epochs.length], [7, 3], '7 steps: blocks of 3, 3 and 1');
+      const fallen = await nft.run(model, clean, { options: { ...nft.recipes.default, epochs: 5, batchSize: 8 }, seed: 1, model: info });
+      assert.ok(fallen.epochs[4].lr < 0.005, `default: the last epoch at ${fallen.epochs[4].lr}`);
+      model.dispose();
+      disposeFeatureSet(clean);
+    });
+
+    it('time shift: every clip rolled along time by its own seeded shift within 12.5%, in place, shape kept', () =>
+      tidy(() => {
+        const [batch, frames, coefficients] = [6, 16, 3];
+        const x = tensor(
+          Float32Array.from({ length: batch * frames * coefficients }, (_, i) => i),
+          [batch, frames, coefficients],
+        );
+        const shifted = randomTimeShift(x, 0.125, createRng(7));
+        assert.deepEqual(shifted.shape, x.shape);
+        assert.deepEqual(randomTimeShift(x, 0.125, createRng(7)).toArray(), shifted.toArray(), 'seeded');
+        assert.notDeepEqual(randomTimeShift(x, 0.125, createRng(8)).toArray(), shifted.toArray(), 'another seed, other shifts');
+        const shifts = [...Array(batch).keys()].map((b) => {
+          const clip = x.select(0, b);
+          const out = JSON.stringify(shifted.select(0, b).toArray());
+          // clip b is still at index b (its label still applies), rolled by some s in [-2, 2] (round(0.125 * 16))
+          const s = [-2, -1, 0, 1, 2].find((k) => JSON.stringify(roll(clip, [k], [0]).toArray()) === out);
+          assert.notEqual(s, undefined, `clip ${b} is a time roll of itself by at most 2 frames`);
+          return s;
+        });
+        assert.ok(new Set(shifts).size > 1, `clips get their own shifts: ${shifts}`);
+        assert.equal(randomTimeShift(x, 0, createRng(7)), x, 'fraction 0: the batch as it is');
+        const wave = tensor(
+          Float32Array.from({ length: 2 * 800 }, (_, i) => Math.sin(i)),
+          [2, 800],
+        );
+        assert.deepEqual(randomTimeShift(wave, 0.125, createRng(1)).shape, [2, 800], 'waveform batches [B, T] too');
+      }));
   });
 });

@@ -23,6 +23,24 @@
 // MixUp is the shared loop's (fine-tune.ts `mixup`: lambda ~ Beta(1, 1) = Uniform(0, 1), the batch blended with
 // a shuffled copy of itself, lambda CE(f(x~), y) + (1 - lambda) CE(f(x~), y[pi]), seeded per epoch), as [NFT]
 // Remove_Backdoor.py mixes; the step adds the mask regulariser to that loss.
+//
+// The paper recipe is the release's loop (nazmul-karim170/NFT @9e40cacf53, src/Remove_Backdoor.py and
+// src/networks/network_cifar10.py), read 2026-12-07:
+// - budget: `--nb-epochs 1000` optimizer steps, each a batch of 128 drawn with replacement from the clean clips
+//   (RandomSampler(replacement=True, num_samples = 200 * 128) per block of `--epoch-aggregation 200`, 5
+//   blocks): `steps=1000 sampling=replacement blockSteps=200`, whatever the number of clean clips;
+// - the stem BatchNorm is unmasked: the ResNet's `self.bn1 = nn.BatchNorm2d(64)` (its masked line is commented
+//   out), only the blocks' BatchNorms (shortcuts included) are Masked_BN2d: `maskStem=false` leaves the first
+//   BatchNorm in module order alone, and the floors count from the first masked layer (mask_clip's
+//   count_layer starts at 1 on the first mask);
+// - the schedule: CosineAnnealingLR(T_max = 5 blocks, eta_min = 0.02), stepped after each block, so the 5
+//   blocks run at 0.05, 0.047, 0.040, 0.030, 0.023: `schedule=cosine minLr=0.02` over blocks;
+// - augmentation: RandomCrop(32, padding=4) + RandomHorizontalFlip on every clip before MixUp, here a per-clip
+//   time shift of up to 12.5% of the clip (`timeShift=0.125`; 4 pixels of 32), no flip (randomTimeShift says why);
+// - train-mode BatchNorm (net.train(): the MixUp batches update every running statistic, the stem's too), no
+//   hold-out, the last step kept.
+// The default recipe keeps the project's choices: epochs of the fit clips, the stem masked, the cosine to 0,
+// no augmentation, frozen BatchNorm; it is what the README's nft-default rows ran.
 
 import type { OptionValue } from '../data/options.ts';
 import { type AnyBatchNorm, isBatchNorm, LayerNorm, type Module, parameter } from '../nn/index.ts';
@@ -30,6 +48,7 @@ import { abs, add, backward, clampInPlace, dispose, mul, mulInPlace, noGrad, one
 import { begin, fineTuneOptionSpecs, fineTuneSettings, finish } from './common.ts';
 import { fineTune, type StepFn } from './fine-tune.ts';
 import { registerDefense } from './registry.ts';
+import { releaseSamplingOptionSpecs, releaseSamplingSettings } from './release-sampling.ts';
 import type { DefenseSpec, ModelInfo } from './types.ts';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -137,8 +156,13 @@ export const nftOptions = {
   epochs: {
     ...fineTuneOptionSpecs.epochs,
     default: 160,
-    help: 'passes over the fit clips ([NFT] Remove_Backdoor.py: 1000 steps of 128 drawn from 500 images, about 256 passes)',
+    help: 'passes over the fit clips (the paper recipe counts steps instead: [NFT] Remove_Backdoor.py makes 1000 steps of 128 drawn with replacement)',
   },
+  steps: {
+    ...fineTuneOptionSpecs.steps,
+    help: 'optimizer updates in all; > 0 overrides epochs; with sampling=replacement exactly this many batches ([NFT] --nb-epochs: 1000, the paper recipe)',
+  },
+  ...releaseSamplingOptionSpecs,
   batchSize: { ...fineTuneOptionSpecs.batchSize, default: 128, help: 'batch size ([NFT]: 128)' },
   lr: { ...fineTuneOptionSpecs.lr, default: 0.05, help: 'learning rate of the masks ([NFT]: 0.05)' },
   momentum: { ...fineTuneOptionSpecs.momentum, default: 0.95, help: 'SGD momentum of the masks ([NFT]: 0.95)' },
@@ -157,6 +181,12 @@ export const nftOptions = {
   },
   floorAlpha: { type: 'number', default: 0.8, min: 0, max: 1, help: 'mask floor mu_l = floorAlpha e^(-floorBeta l), l = 1, 2, ... ([NFT]: 0.8)' },
   floorBeta: { type: 'number', default: 0.5, min: 0, help: 'decay of the mask floor over the layers ([NFT]: 0.5)' },
+  minLr: { type: 'number', default: 0, min: 0, help: 'floor of the cosine schedule (eta_min; [NFT]: 0.02 with T_max = its 5 blocks)' },
+  maskStem: {
+    type: 'boolean',
+    default: true,
+    help: "mask the stem's BatchNorm too (the first in module order, after the input convolution); [NFT] leaves the ResNet's stem BatchNorm unmasked (false). LayerNorm models have no stem norm",
+  },
 } as const;
 
 /** One NFT step: the loop's (MixUp) loss plus the mask regulariser, backward into the masks, optimizer step. */
@@ -191,12 +221,28 @@ export const nft: DefenseSpec = {
   needsData: true,
   options: nftOptions,
   recipes: {
-    // [NFT] as released: train-mode BatchNorm, every clean clip trained on, the last step kept. Its cosine
-    // schedule (T_max 5 "epochs", eta_min 0.02) is approximated by the loop's cosine to 0 over all epochs.
-    paper: { epochs: 256, batchNorm: 'train', shortBatch: 'keep', select: 'last', holdout: 0 },
+    // [NFT] as released (see the file comment for where each value is in the release): 1000 steps of 128
+    // drawn with replacement in 5 blocks of 200, the cosine over the blocks to a floor of 0.02, the stem
+    // BatchNorm unmasked, every clip time-shifted (for the crop + flip) before MixUp, train-mode BatchNorm,
+    // every clean clip trained on, the last step kept.
+    paper: {
+      steps: 1000,
+      sampling: 'replacement',
+      blockSteps: 200,
+      batchSize: 128,
+      lr: 0.05,
+      schedule: 'cosine',
+      minLr: 0.02,
+      maskStem: false,
+      timeShift: 0.125,
+      batchNorm: 'train',
+      select: 'last',
+      holdout: 0,
+    },
     // The project's: BatchNorm statistics kept (see the file comment) and the loop's batching policy; 160
-    // passes are about the release's 1000 mask updates at the default 5% clean ratio of SCD-10 (~740 fit
-    // clips, 6 batches of 128 a pass). The hold-out only reports (NFT makes no choice on it).
+    // passes are 800 mask updates at the full preset's 5% clean ratio (855 clips, ~684 fit: 5 batches of 128 a
+    // pass with the short last one merged), 160 at the small preset's 108 fit clips. The stem masked, the
+    // cosine to 0, no augmentation. The hold-out only reports (NFT makes no choice on it).
     default: { epochs: 160, batchNorm: 'frozen', shortBatch: 'merge', select: 'last', holdout: 0.2 },
   },
   modelProblem: (model, info) => normLayerProblem('nft', model, info),
@@ -204,10 +250,14 @@ export const nft: DefenseSpec = {
     const problem = normLayerProblem('nft', model, ctx.model);
     if (problem) throw new Error(problem);
     const p = begin(nft, model, clean, ctx);
-    const norms = maskableNorms(model);
+    // The stem: the first BatchNorm in module order (ResNet's `bn`, SmallCNN's `bn1`, EAT's `start.2`). A model
+    // masked on its LayerNorms (KWT) has no stem norm: its first LayerNorm is inside the first block.
+    const all = maskableNorms(model);
+    const norms = all.slice(!p.options.maskStem && all[0]?.kind === 'batch-norm' ? 1 : 0);
     const masks: Tensor[] = [];
     let unfreeze = () => {};
     try {
+      if (!norms.length) throw new Error('nft: maskStem=false leaves no norm layer to mask (the model has only its stem)');
       unfreeze = freezeParameters(model);
       for (const n of norms) {
         const mask = parameter(ones([n.channels], { dtype: n.module.weight.dtype }));
@@ -224,7 +274,11 @@ export const nft: DefenseSpec = {
           weight,
         );
       const clampMasks = () => noGrad(() => masks.forEach((m, l) => clampInPlace(m, floors[l], 1)));
-      const settings = fineTuneSettings({ ...o, optimizer: 'sgd' } as Record<string, OptionValue>);
+      const settings = {
+        ...fineTuneSettings({ ...o, optimizer: 'sgd' } as Record<string, OptionValue>),
+        ...releaseSamplingSettings(o),
+        minLr: o.minLr as number,
+      };
       ctx.progress?.stage?.(`training ${masks.reduce((n, m) => n + m.numel, 0)} masks on ${norms.length} ${norms[0].kind} layers`);
       const result = await withNormReparam(
         norms,

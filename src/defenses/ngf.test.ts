@@ -16,6 +16,7 @@ import { createRng } from '../data/rng.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { BatchNorm2d, Conv1d, Conv2d, Linear, Module, parameter, sgd } from '../nn/index.ts';
 import { avgPool2d, crossEntropy, dispose, eigh, grad, keep, manualSeed, memory, pad, randn, sum, type Tensor, tensor, tidy } from '../torch/index.ts';
+import { releaseMultiStepSchedule } from './fine-tune.ts';
 import { type EkfacSettings, ekfacState, getDefense, layerGeometry, type ModelInfo, naturalGradientStep, perSampleGradients } from './index.ts';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -332,5 +333,41 @@ describe('ngf', () => {
     optimizer.dispose();
     dispose(Object.values(state), t.xs, t.ys);
     t.model.dispose();
+  });
+
+  it('paper recipe = the release (kr-anonymous/ngf-animus @f37e98f18f): steps drawn with replacement, its MultiStepLR, no Fisher term', async () => {
+    const r = ngf.recipes.paper;
+    assert.deepEqual(
+      [r.steps, r.sampling, r.blockSteps, r.batchSize, r.lr, r.schedule, r.fisherWeight, r.timeShift, r.batchNorm, r.holdout],
+      [500, 'replacement', 100, 128, 0.01, 'multistep', 0, 0.125, 'train', 0],
+    );
+    // MultiStepLR(milestones [int(0.35 * 5), int(0.75 * 5)] = [1, 3]) stepped before each of 5 blocks: 0.01 runs at 1e-3, 1e-3, 1e-4, 1e-4, 1e-4
+    const rates = [0, 1, 2, 3, 4].map(releaseMultiStepSchedule(0.01, 5));
+    assert.deepEqual(
+      rates.map((v) => v.toExponential(3)),
+      ['1.000e-3', '1.000e-3', '1.000e-4', '1.000e-4', '1.000e-4'],
+    );
+    const clean = toySet(12, 2);
+    manualSeed(4);
+    const model = new ToyConv() as unknown as KwsModel;
+    let updates = 0;
+    const report = await ngf.run(model, clean, {
+      options: { ...r, ...quick, steps: 5, blockSteps: 1 },
+      seed: 5,
+      model: info,
+      progress: {
+        step(phase) {
+          if (phase === 'ngf') updates += 1;
+        },
+      },
+    });
+    assert.equal(updates, 5);
+    assert.deepEqual(
+      report.epochs.map((e) => e.lr.toExponential(3)),
+      rates.map((v) => v.toExponential(3)),
+    );
+    assert.equal(report.options.fisherWeight, 0);
+    model.dispose();
+    disposeFeatureSet(clean);
   });
 });
