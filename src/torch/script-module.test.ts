@@ -66,7 +66,19 @@ describe('TorchScript archives through torch::jit::load', () => {
   it('lists parameters and buffers by dotted name, aliasing the module (a change to one changes the forward)', () => {
     const m = loadScriptModule(scripted).eval();
     const names = m.namedParameters().map(([n]) => n);
-    assert.deepEqual(names, ['conv.weight', 'conv.bias', 'bn.weight', 'bn.bias', 'dw.weight', 'bn_dw.weight', 'bn_dw.bias', 'hidden.weight', 'hidden.bias', 'classifier.weight', 'classifier.bias']);
+    assert.deepEqual(names, [
+      'conv.weight',
+      'conv.bias',
+      'bn.weight',
+      'bn.bias',
+      'dw.weight',
+      'bn_dw.weight',
+      'bn_dw.bias',
+      'hidden.weight',
+      'hidden.bias',
+      'classifier.weight',
+      'classifier.bias',
+    ]);
     assert.deepEqual(
       m.namedBuffers().map(([n]) => n),
       ['filterbank', 'bn.running_mean', 'bn.running_var', 'bn.num_batches_tracked', 'bn_dw.running_mean', 'bn_dw.running_var', 'bn_dw.num_batches_tracked'],
@@ -117,7 +129,10 @@ describe('TorchScript archives through torch::jit::load', () => {
       const labels = tensor(expected.labels, undefined, { dtype: 'int64' });
       backward(crossEntropy(m.forwardTensor(fixedInput()), labels));
     });
-    assert.ok(params.every((p) => p.grad !== null), 'backward through the archive filled every parameter gradient');
+    assert.ok(
+      params.every((p) => p.grad !== null),
+      'backward through the archive filled every parameter gradient',
+    );
     opt.step();
     const state = new Map([...m.namedParameters(), ...m.namedBuffers()]);
     for (const want of expected.afterStep) {
@@ -157,7 +172,11 @@ describe('TorchScript archives through torch::jit::load', () => {
     for (const file of [wav, random, truncated]) {
       assert.throws(
         () => loadScriptModule(file),
-        (e: Error) => e instanceof TorchScriptLoadError && e.message.startsWith(file) && /not a TorchScript archive/.test(e.message) && /torch\.jit\.script\(model\)\.save/.test(e.message),
+        (e: Error) =>
+          e instanceof TorchScriptLoadError &&
+          e.message.startsWith(file) &&
+          /not a TorchScript archive/.test(e.message) &&
+          /torch\.jit\.script\(model\)\.save/.test(e.message),
       );
     }
     assert.throws(() => loadScriptModule(emptyFile), /empty\.pt is empty: it is not a TorchScript archive/);
@@ -169,7 +188,8 @@ describe('TorchScript archives through torch::jit::load', () => {
     const checkpoint = path.join(fixtures, 'kws-state-dict.pt');
     assert.throws(
       () => loadScriptModule(checkpoint),
-      (e: Error) => e instanceof TorchScriptLoadError && /without TorchScript code \(a torch\.save\(\) checkpoint/.test(e.message) && /torch\.jit\.script/.test(e.message),
+      (e: Error) =>
+        e instanceof TorchScriptLoadError && /without TorchScript code \(a torch\.save\(\) checkpoint/.test(e.message) && /torch\.jit\.script/.test(e.message),
     );
   });
 
