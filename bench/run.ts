@@ -7,11 +7,19 @@
 // and ours; each side's median over rounds is compared. One JSON line per case:
 // {"case","ms_per_step","torch_best_ms","torch_best_config","ratio","torch_default_ms","ratio_default"}
 // (ratio = ours / PyTorch at its best; < 1 is faster), then a table on stderr.
+// resnet_torchscript.gnft_step.sgd is the same GN-FT step on the reference ResNet exported by PyTorch with
+// torch.jit.script (bench/export_torchscript_resnet.py) and run through the engine's TorchScript loader as a
+// user's own model would be (src/models/torchscript.ts); its PyTorch column is PyTorch's eager GN-FT step.
+// --no-torchscript skips it.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gradNormPenaltyStep } from '../src/defenses/gnft-step.ts';
 import { ResNet } from '../src/models/resnet.ts';
+import { loadTorchScriptModel } from '../src/models/torchscript.ts';
 import { adam, sgd } from '../src/nn/index.ts';
 import { trainStep } from '../src/nn/train-step.ts';
 import { crossEntropy, keep, manualSeed, memory, noGrad, randint, randn, setNumThreads, type Tensor, tidy } from '../src/torch/index.ts';
@@ -37,6 +45,7 @@ const { values } = parseArgs({
     layout: { type: 'string', default: 'channelsLast' },
     'no-torch': { type: 'boolean', default: false },
     'no-default': { type: 'boolean', default: false },
+    'no-torchscript': { type: 'boolean', default: false },
     'torch-allocators': { type: 'string', default: 'glibc-keep' },
   },
 });
@@ -51,7 +60,9 @@ type Layout = 'contiguous' | 'channelsLast';
 const layout = values.layout as Layout;
 if (layout !== 'channelsLast' && layout !== 'contiguous') throw new Error(`--layout must be channelsLast or contiguous, got '${values.layout}'`);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const caseNames = ['resnet.train_step.adam', 'resnet.gnft_step.sgd', 'resnet.eval_forward'];
+const caseNames = ['resnet.train_step.adam', 'resnet.gnft_step.sgd', 'resnet.eval_forward', 'resnet_torchscript.gnft_step.sgd'];
+/** The PyTorch case a case of ours is compared with. */
+const torchCaseOf = (name: string) => name.replace('resnet_torchscript.', 'resnet.');
 
 function measureResNet(): Map<string, number> {
   manualSeed(0);
@@ -89,6 +100,28 @@ function measureResNet(): Map<string, number> {
   return out;
 }
 
+/** The GN-FT step of measureResNet on a TorchScript archive of the reference ResNet (same batch, optimizer, options). */
+function measureTorchScriptResNet(file: string): Map<string, number> {
+  manualSeed(0);
+  const model = loadTorchScriptModel(file).train();
+  let x: Tensor = keep(randn([batch, 1, 101, 40]));
+  if (layout === 'channelsLast') {
+    model.channelsLast();
+    const contiguousInput = x;
+    x = keep(x.contiguous('channelsLast'));
+    contiguousInput.dispose();
+  }
+  const y = keep(randint(0, 10, [batch]));
+  const lossFn = () => crossEntropy(model.forward(x), y);
+  const momentum = sgd(model.parameters(), { lr: 1e-3, momentum: 0.9 });
+  const ms = timed(() => gradNormPenaltyStep(model, momentum, lossFn, { r: 0.05, alpha: 0.7, normalization: 'per-tensor' }), steps);
+  momentum.dispose();
+  model.dispose();
+  x.dispose();
+  y.dispose();
+  return new Map([['resnet_torchscript.gnft_step.sgd', ms]]);
+}
+
 const round2 = (v: number | null) => (v === null ? null : Math.round(v * 100) / 100);
 const ratio = (a: number | null, b: number | null) => (a !== null && b ? Math.round((a / b) * 1000) / 1000 : null);
 
@@ -104,6 +137,21 @@ const torchWhy = values['no-torch']
       : null;
 if (torchWhy) console.error(`PyTorch reference skipped: ${torchWhy}`);
 else console.error(`PyTorch reference: ${python} ${script}`);
+
+// The TorchScript archive of the reference ResNet, exported once by PyTorch into a temporary folder.
+let torchScriptFile: string | null = null;
+const scratch = mkdtempSync(path.join(tmpdir(), 'kwshield-bench-'));
+process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
+if (!values['no-torchscript']) {
+  const exporter = findTorchPython();
+  if (!exporter || !script) console.error(`TorchScript case skipped: ${exporter ? 'shared/peers/torch_reference.py not found' : noTorchPython}`);
+  else {
+    const file = path.join(scratch, 'resnet-scripted.pt');
+    const run = spawnSync(exporter, [path.join(repoRoot, 'bench', 'export_torchscript_resnet.py'), path.dirname(script), file], { encoding: 'utf8' });
+    if (run.status === 0) torchScriptFile = file;
+    else console.error(`TorchScript case skipped: the export failed: ${(run.stderr ?? '').trim().split('\n').pop()}`);
+  }
+}
 
 const torchLayout = layout === 'channelsLast' ? 'channels_last' : 'contiguous';
 const tuned = torchWhy ? [] : tunedTorchConfigs(torchLayout, values['torch-allocators'].split(','));
@@ -122,14 +170,16 @@ for (let r = 1; r <= rounds; r++) {
   console.error(`round ${r}/${rounds}: PyTorch ${tuned.map((c) => c.name).join(', ') || '(skipped)'}, then ours ...`);
   for (const config of tuned) runReference(config);
   times.add('ours', measureResNet());
+  if (torchScriptFile) times.add('ours', measureTorchScriptResNet(torchScriptFile));
 }
 
 const tunedNames = tuned.map((c) => c.name);
 const rows: string[][] = [];
 for (const name of caseNames) {
   const ours = times.median('ours', name);
-  const best = times.best(tunedNames, name);
-  const byDefault = times.median(torchDefault.name, name);
+  if (ours === null) continue;
+  const best = times.best(tunedNames, torchCaseOf(name));
+  const byDefault = times.median(torchDefault.name, torchCaseOf(name));
   console.log(
     JSON.stringify({
       case: layout === 'contiguous' ? `${name}.contiguous` : name,
@@ -157,6 +207,8 @@ for (const name of caseNames) {
 }
 const gnftOverTrain = ratio(times.median('ours', 'resnet.gnft_step.sgd'), times.median('ours', 'resnet.train_step.adam'));
 console.log(JSON.stringify({ case: 'resnet.gnft_over_train', ratio: gnftOverTrain }));
+const scriptOverBuiltIn = ratio(times.median('ours', 'resnet_torchscript.gnft_step.sgd'), times.median('ours', 'resnet.gnft_step.sgd'));
+if (scriptOverBuiltIn !== null) console.log(JSON.stringify({ case: 'resnet_torchscript.gnft_over_builtin', ratio: scriptOverBuiltIn }));
 
 const header = ['case', 'ours ms', 'PyTorch best ms', 'best config', 'ratio', 'PyTorch default ms', 'ratio'];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -165,4 +217,6 @@ console.error(
   `\nbatch ${batch}, ${threads} threads, ours in ${layout}, median of ${rounds} rounds of ${steps} steps after 2 warm-ups; ratio = ours / PyTorch (< 1: ours faster)`,
 );
 console.error([line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n'));
-console.error(`GN-FT step / our train step: ${gnftOverTrain}; live tensors at exit: ${memory().liveTensors}`);
+console.error(
+  `GN-FT step / our train step: ${gnftOverTrain}; TorchScript GN-FT step / built-in: ${scriptOverBuiltIn ?? '-'}; live tensors at exit: ${memory().liveTensors}`,
+);

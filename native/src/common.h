@@ -71,5 +71,6 @@ void InitOps(Napi::Env env, Napi::Object exports);
 void InitAutograd(Napi::Env env, Napi::Object exports);
 void InitAllocator(Napi::Env env, Napi::Object exports);
 void InitProfiler(Napi::Env env, Napi::Object exports);
+void InitScriptModule(Napi::Env env, Napi::Object exports);
 
 }  // namespace kw

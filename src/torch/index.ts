@@ -13,4 +13,13 @@ export * from './ops/signal.ts';
 export { type OpProfile, profileOps } from './profile.ts';
 export { cudaAvailable, type Device, getNumThreads, manualSeed, resolveDevice, setNumThreads } from './runtime.ts';
 export { dispose, emptyCache, keep, type MemoryInfo, memory, resetPeakMemory, tidy } from './scope.ts';
+export {
+  loadScriptModule,
+  type ScriptInput,
+  ScriptModule,
+  type ScriptOutput,
+  type ScriptSubmodule,
+  TorchScriptLoadError,
+  unmangledType,
+} from './script-module.ts';
 export { Tensor } from './tensor.ts';

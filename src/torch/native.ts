@@ -36,8 +36,57 @@ export interface OpHandle {
   schema(): string;
 }
 
+/** One layer op a TorchScript module's own methods call, with its constant arguments by schema name. */
+export interface ScriptLayerOp {
+  op: string;
+  args: Record<string, ScriptPlainValue>;
+}
+
+export type ScriptPlainValue = number | boolean | string | null | (number | boolean)[];
+
+/** One module of a TorchScript archive, as native/src/script_module.cc describes it. */
+export interface ScriptModuleRecord {
+  /** dotted path ('' for the archive's top module) */
+  path: string;
+  /** TorchScript's qualified class name, e.g. __torch__.torch.nn.modules.conv.___torch_mangle_0.Conv2d */
+  type: string;
+  /** its own parameter and buffer names (not its submodules') */
+  parameters: string[];
+  buffers: string[];
+  /** plain attributes and class constants (stride, groups, eps, momentum... for scripted torch.nn layers) */
+  attributes: Record<string, ScriptPlainValue>;
+  /** layer ops its own methods call, with constant arguments (what a traced layer keeps of its settings) */
+  ops: ScriptLayerOp[];
+  hasForward: boolean;
+  /** its forward reads `self.training` (a scripted layer); a traced one has its mode baked in */
+  readsTraining: boolean;
+}
+
+/** A loaded TorchScript module (torch::jit::Module). Tensors it returns alias the module's own. */
+export interface ScriptModuleHandle {
+  namedParameters(): [string, TensorHandle][];
+  namedBuffers(): [string, TensorHandle][];
+  modules(): ScriptModuleRecord[];
+  forward(path: string, inputs: unknown[]): unknown;
+  train(on: boolean): void;
+  isTraining(): boolean;
+  /** the `training` flag of the module at path only (not its submodules) */
+  setTrainingAt(path: string, on: boolean): void;
+  getAttr(path: string, name: string): unknown;
+  setAttr(path: string, name: string, value: TensorHandle): void;
+  save(file: string): void;
+  to(device: string): void;
+  channelsLast(): void;
+  code(): string;
+  isDisposed(): boolean;
+  dispose(): void;
+}
+
 export interface NativeAddon {
   TensorHandle: abstract new (...args: never[]) => TensorHandle;
+  ScriptModuleHandle: abstract new (...args: never[]) => ScriptModuleHandle;
+  /** torch::jit::load; throws libtorch's message for a file it cannot read as TorchScript */
+  loadScriptModule(file: string, device?: string): ScriptModuleHandle;
   findOp(name: string, overload: string): OpHandle;
   fromTypedArray(data: ArrayBufferView, shape: number[], dtype?: number, device?: string, raw?: boolean): TensorHandle;
   backward(

@@ -1,0 +1,131 @@
+#!/usr/bin/python3
+"""Makes fixtures/torchscript/: a small keyword-spotting network exported as TorchScript, for the engine's
+TorchScript tests (src/torch/script-module.test.ts, src/models/torchscript.test.ts).
+
+usage: /usr/bin/python3 scripts/make-torchscript-fixture.py   (Debian python3-torch 1.13)
+
+The network is of no architecture kwshield ships and carries its own front-end, as a user's model would:
+raw 16 kHz waveform [batch, 1600] -> a fixed cosine filterbank (a buffer, strided conv1d) -> log(1 + |.|)
+-> Conv2d 1->6 3x3 + BatchNorm + ReLU -> depthwise Conv2d 6->6 3x3 (groups 6, no bias) + BatchNorm + ReLU
+-> adaptive average pool 2x4 -> Linear 48->16 + ReLU -> Linear 16->4 (the classifier).
+
+Written:
+  kws-scripted.pt     torch.jit.script(model): BatchNorm follows train()/eval()
+  kws-traced-eval.pt  torch.jit.trace(model.eval(), x): BatchNorm frozen in eval mode
+  kws-state-dict.pt   torch.save(model.state_dict()): a PyTorch checkpoint that is not TorchScript (refused)
+  expected.json       eval-mode logits of both on the fixed input; the parameters and buffers after one
+                      train-mode SGD step (lr 0.1, momentum 0, cross-entropy on labels 0..3) of the scripted
+                      model, in state_dict order. Tensors are {"shape", "dtype": "float32", "data": base64 of
+                      little-endian float32}.
+
+The fixed input is exact in float32 in any language: x[b, n] = (((b * 1600 + n) * 7919) % 2001 - 1000) / 1024.
+"""
+import base64
+import json
+import os
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "fixtures", "torchscript")
+SAMPLES = 1600
+BATCH = 4
+CLASSES = 4
+LR = 0.1
+
+
+class TinyKws(nn.Module):
+    def __init__(self):
+        super().__init__()
+        # The model's own front-end: 8 cosine filters of 64 taps, hop 32 (a fixed buffer, not trained).
+        n = torch.arange(64, dtype=torch.float32)
+        window = 0.5 - 0.5 * torch.cos(2 * torch.pi * n / 63)
+        bank = torch.stack([window * torch.cos(2 * torch.pi * (k + 1) * 2 * n / 64) for k in range(8)])
+        self.register_buffer("filterbank", bank.unsqueeze(1) / 8)
+        self.conv = nn.Conv2d(1, 6, 3, padding=1)
+        self.bn = nn.BatchNorm2d(6)
+        self.dw = nn.Conv2d(6, 6, 3, padding=1, groups=6, bias=False)
+        self.bn_dw = nn.BatchNorm2d(6)
+        self.pool = nn.AdaptiveAvgPool2d((2, 4))
+        self.hidden = nn.Linear(48, 16)
+        self.classifier = nn.Linear(16, CLASSES)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        spec = torch.log1p(torch.abs(F.conv1d(wave.unsqueeze(1), self.filterbank, stride=32)))
+        x = F.relu(self.bn(self.conv(spec.unsqueeze(1))))
+        x = F.relu(self.bn_dw(self.dw(x)))
+        x = torch.flatten(self.pool(x), 1)
+        return self.classifier(F.relu(self.hidden(x)))
+
+
+def fixed_input():
+    i = torch.arange(BATCH * SAMPLES, dtype=torch.int64).reshape(BATCH, SAMPLES)
+    return (((i * 7919) % 2001) - 1000).to(torch.float32) / 1024
+
+
+def enc(t):
+    raw = t.detach().contiguous().to(torch.float32).numpy().astype("<f4").tobytes()
+    return {"shape": list(t.shape), "dtype": "float32", "data": base64.b64encode(raw).decode("ascii")}
+
+
+def main():
+    torch.manual_seed(33)
+    torch.set_num_threads(1)
+    model = TinyKws()
+    # BatchNorm starts at mean 0, var 1, scale 1, shift 0 in PyTorch: give it running statistics and affine
+    # values of its own, so eval and train mode differ and every tensor is exercised.
+    with torch.no_grad():
+        for bn in (model.bn, model.bn_dw):
+            bn.running_mean.copy_(torch.randn(6) * 0.2)
+            bn.running_var.copy_(torch.rand(6) + 0.5)
+            bn.weight.copy_(torch.rand(6) + 0.5)
+            bn.bias.copy_(torch.randn(6) * 0.1)
+            bn.num_batches_tracked.fill_(10)
+    x = fixed_input()
+    labels = torch.arange(BATCH) % CLASSES
+    os.makedirs(OUT, exist_ok=True)
+
+    scripted = torch.jit.script(model)
+    scripted.eval()
+    scripted.save(os.path.join(OUT, "kws-scripted.pt"))
+    traced = torch.jit.trace(model.eval(), x)
+    traced.save(os.path.join(OUT, "kws-traced-eval.pt"))
+    torch.save(model.state_dict(), os.path.join(OUT, "kws-state-dict.pt"))
+    with torch.no_grad():
+        logits = scripted(x)
+        traced_logits = traced(x)
+
+    # One SGD step on a fresh load of the scripted archive, in train mode.
+    step = torch.jit.load(os.path.join(OUT, "kws-scripted.pt"))
+    step.train()
+    opt = torch.optim.SGD(step.parameters(), lr=LR, momentum=0)
+    opt.zero_grad()
+    loss = F.cross_entropy(step(x), labels)
+    loss.backward()
+    opt.step()
+    after = [{"name": k, **enc(v)} for k, v in step.state_dict().items() if v.dtype == torch.float32]
+
+    expected = {
+        "torch": torch.__version__,
+        "input": "x[b, n] = (((b * 1600 + n) * 7919) % 2001 - 1000) / 1024",
+        "inputShape": [BATCH, SAMPLES],
+        "classes": CLASSES,
+        "labels": labels.tolist(),
+        "lr": LR,
+        "logits": enc(logits),
+        "tracedLogits": enc(traced_logits),
+        "loss": loss.item(),
+        "afterStep": after,
+    }
+    with open(os.path.join(OUT, "expected.json"), "w") as f:
+        json.dump(expected, f, indent=1)
+        f.write("\n")
+    for name in ("kws-scripted.pt", "kws-traced-eval.pt", "kws-state-dict.pt", "expected.json"):
+        print(name, os.path.getsize(os.path.join(OUT, name)), "bytes")
+
+
+if __name__ == "__main__":
+    main()
