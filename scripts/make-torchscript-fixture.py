@@ -13,6 +13,10 @@ Written:
   kws-scripted.pt     torch.jit.script(model): BatchNorm follows train()/eval()
   kws-traced-eval.pt  torch.jit.trace(model.eval(), x): BatchNorm frozen in eval mode
   kws-state-dict.pt   torch.save(model.state_dict()): a PyTorch checkpoint that is not TorchScript (refused)
+  kws-wave16k-scd10.pt  the same network with 10 classes (the SCD-10 words, in that order), scripted: it takes
+                      one-second clips [batch, 16000] as kwshield's data folders hold them, for the end-to-end
+                      tests of kwshield import / eval / defend (test/own-model.test.ts); its weights are
+                      random (seed 34), the tests need a model of that shape, not a good one
   expected.json       eval-mode logits of both on the fixed input; the parameters and buffers after one
                       train-mode SGD step (lr 0.1, momentum 0, cross-entropy on labels 0..3) of the scripted
                       model, in state_dict order. Tensors are {"shape", "dtype": "float32", "data": base64 of
@@ -38,7 +42,7 @@ LR = 0.1
 
 
 class TinyKws(nn.Module):
-    def __init__(self):
+    def __init__(self, classes: int = CLASSES):
         super().__init__()
         # The model's own front-end: 8 cosine filters of 64 taps, hop 32 (a fixed buffer, not trained).
         n = torch.arange(64, dtype=torch.float32)
@@ -51,7 +55,7 @@ class TinyKws(nn.Module):
         self.bn_dw = nn.BatchNorm2d(6)
         self.pool = nn.AdaptiveAvgPool2d((2, 4))
         self.hidden = nn.Linear(48, 16)
-        self.classifier = nn.Linear(16, CLASSES)
+        self.classifier = nn.Linear(16, classes)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         spec = torch.log1p(torch.abs(F.conv1d(wave.unsqueeze(1), self.filterbank, stride=32)))
@@ -123,7 +127,9 @@ def main():
     with open(os.path.join(OUT, "expected.json"), "w") as f:
         json.dump(expected, f, indent=1)
         f.write("\n")
-    for name in ("kws-scripted.pt", "kws-traced-eval.pt", "kws-state-dict.pt", "expected.json"):
+    torch.manual_seed(34)
+    torch.jit.script(TinyKws(classes=10).eval()).save(os.path.join(OUT, "kws-wave16k-scd10.pt"))
+    for name in ("kws-scripted.pt", "kws-traced-eval.pt", "kws-state-dict.pt", "expected.json", "kws-wave16k-scd10.pt"):
         print(name, os.path.getsize(os.path.join(OUT, name)), "bytes")
 
 

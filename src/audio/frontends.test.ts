@@ -131,6 +131,7 @@ describe('front-end registry', () => {
       'mfcc-kwt',
       'mfcc-librosa',
       'waveform-16k',
+      'waveform-16k-1s',
       'waveform-44k',
     ]);
     const expected: Record<FrontEndName, [number, number, number[]]> = {
@@ -141,6 +142,7 @@ describe('front-end registry', () => {
       'mfcc-flowmur': [16000, 16000, [32, 13]],
       'logmel-16k': [16000, 16000, [101, 40]],
       'waveform-16k': [16000, 16000, [16384]],
+      'waveform-16k-1s': [16000, 16000, [16000]],
       'waveform-44k': [44100, 44100, [44288]],
     };
     for (const name of frontEndNames) {

@@ -5,6 +5,7 @@
 //   spectral front-ends: [batch, frames, coefficients] (time-major; models add the channel dim:
 //                        features.unsqueeze(1) -> [batch, 1, frames, coefficients], the (1, T, F) of [GNFT])
 //   waveform-16k:        [batch, 16384]
+//   waveform-16k-1s:     [batch, 16000] (the clip as read: a user's own model with its front-end inside)
 //
 // Example:
 //   const fe = getFrontEnd('mfcc-16k');
@@ -32,7 +33,7 @@ import {
 import { call } from '../torch/ops/dispatch.ts';
 import { dctMatrix, type MelScale, melFilterbank } from './mel.ts';
 
-export type FrontEndName = 'mfcc-16k' | 'mfcc-44k' | 'mfcc-librosa' | 'mfcc-kwt' | 'mfcc-flowmur' | 'logmel-16k' | 'waveform-16k' | 'waveform-44k';
+export type FrontEndName = 'mfcc-16k' | 'mfcc-44k' | 'mfcc-librosa' | 'mfcc-kwt' | 'mfcc-flowmur' | 'logmel-16k' | 'waveform-16k' | 'waveform-44k' | 'waveform-16k-1s';
 
 export interface FrontEnd {
   readonly name: string;
@@ -273,6 +274,10 @@ export const frontEnds: Readonly<Record<FrontEndName, FrontEnd>> = {
   // EAT at 44.1 kHz, for the Ultrasonic attack's 21 kHz tone: 44100 samples padded to 44288 = 173 * 256 (EAT
   // down-samples by 256 in all, so its input must be a multiple of 256).
   'waveform-44k': waveformFrontEnd('waveform-44k', 44100, 44100, 44288),
+  // The clip itself, one second at 16 kHz: the input of a user's own model (kwshield import) that computes
+  // its features inside, as trained in PyTorch on Speech Commands clips read at their length. Not EAT's
+  // 16384, so that the model sees exactly the samples it sees in PyTorch.
+  'waveform-16k-1s': waveformFrontEnd('waveform-16k-1s', 16000, 16000, 16000),
 };
 
 export const frontEndNames = Object.keys(frontEnds) as FrontEndName[];

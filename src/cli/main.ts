@@ -9,6 +9,7 @@ import { demoCommand } from './commands/demo.ts';
 import { evalCommand } from './commands/eval.ts';
 import { featuresCommand } from './commands/features.ts';
 import { gridCommand } from './commands/grid.ts';
+import { importCommand } from './commands/import.ts';
 import { reportCommand } from './commands/report.ts';
 import { resultsCommand } from './commands/results.ts';
 import { scanCommand } from './commands/scan.ts';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
     dataCommand(),
     featuresCommand(),
     trainCommand(),
+    importCommand(),
     attackCommand(),
     defendCommand(),
     evalCommand(),

@@ -15,10 +15,11 @@ import { disposeFeatureSet, type FeatureSet, makeFeatureSet, stratifiedSample } 
 import { featureSetOf } from '../data/features.ts';
 import { resolveOptions } from '../data/options.ts';
 import { readSpeechCommands } from '../data/speech-commands.ts';
-import { getDefense } from '../defenses/index.ts';
+import { defenseNames, getDefense } from '../defenses/index.ts';
+import { torchScriptProblem } from '../defenses/torchscript-support.ts';
 import type { DefenseProgress, DefenseReport } from '../defenses/types.ts';
 import { loadModel, type ModelManifest, saveModel } from '../models/checkpoint.ts';
-import { getModelSpec, type KwsModel } from '../models/index.ts';
+import type { KwsModel } from '../models/index.ts';
 import { manualSeed, zeros } from '../torch/index.ts';
 import { triggeredSet } from './attack-run.ts';
 import { defaultCacheDir } from './data-splits.ts';
@@ -136,15 +137,14 @@ export async function defendRun(o: DefendRunOptions): Promise<DefendRunResult> {
   const cleanRatio = o.cleanRatio ?? 0.05;
   const seed = o.seed ?? 0;
   if (path.resolve(o.model) === path.resolve(o.out)) throw new DefendRunError('--out must be a new folder, not the model being purified');
-  const { model, manifest } = loadModel(o.model);
+  const { model, manifest, spec } = loadModel(o.model);
   const cacheRoot = o.cacheDir === null ? undefined : (o.cacheDir ?? defaultCacheDir());
   const featureCache = cacheRoot ? path.join(cacheRoot, 'features') : undefined;
   let clean: FeatureSet | undefined;
   let probe: Awaited<ReturnType<typeof measure>> | undefined;
   try {
-    const spec = getModelSpec(manifest.model);
     const info = { name: spec.name, neuronLayers: spec.neuronLayers(model), timeAxis: timeAxisOf(getFrontEnd(manifest.frontEnd)) };
-    const problem = defense.modelProblem?.(model, info);
+    const problem = defense.modelProblem?.(model, info) ?? torchScriptProblem(defense.name, model, info, defenseNames());
     if (problem) throw new DefendRunError(problem);
     // Bad options fail here, before any clip is read.
     const options = resolveOptions(defense.name, defense.options, { ...defense.recipes[recipe], ...(o.options ?? {}) });
@@ -199,6 +199,8 @@ export async function defendRun(o: DefendRunOptions): Promise<DefendRunResult> {
       frontEnd: manifest.frontEnd,
       inputShape: manifest.inputShape,
       classes: manifest.classes,
+      // a TorchScript model is written back as an archive (model.pt: its code, the purified tensors)
+      ...(manifest.torchscript ? { torchscript: manifest.torchscript } : {}),
       provenance: {
         ...(manifest.provenance ?? {}),
         purifiedFrom: path.resolve(o.model),

@@ -1,5 +1,6 @@
 // kwshield eval: clean accuracy (per class, confusion) of a saved model on a data folder's split; with
-// --attack-of, also ASR and RA against that attack run's saved trigger (and DER against its backdoored model).
+// --attack-of, also ASR and RA against that attack run's saved trigger (and DER against its backdoored model);
+// with --triggered DIR --target WORD, ASR and RA on the user's own triggered clips.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from '@commander-js/extra-typings';
@@ -9,6 +10,7 @@ import { disposeFeatureSet } from '../../data/feature-set.ts';
 import { triggeredSet } from '../../experiments/attack-run.ts';
 import { defaultCacheDir, disposeSplits, loadSplits } from '../../experiments/data-splits.ts';
 import { derBetween, evaluate, evaluateBackdoor } from '../../experiments/evaluate.ts';
+import { evaluateTriggeredFolder, readTriggeredFolder, targetLabel } from '../../experiments/triggered-folder.ts';
 import { loadModel } from '../../models/checkpoint.ts';
 import { percent, report, UsageError } from '../output.ts';
 
@@ -19,12 +21,19 @@ export function evalCommand(): Command {
     .requiredOption('--data <dir>', 'a Speech Commands folder')
     .option('--split <name>', 'train | validation | test', 'test')
     .option('--attack-of <run>', 'an attack run folder (kwshield attack): measure ASR and RA with its trigger on the test split')
+    .option('--triggered <dir>', 'your own triggered clips (Speech Commands layout: DIR/<true word>/<clip>.wav): ASR and RA on them, with --target')
+    .option('--target <word>', 'the class the trigger sends clips to (with --triggered)')
     .option('--json', 'print the result as one JSON line')
     .action(async (o) => {
       if (!['train', 'validation', 'test'].includes(o.split)) throw new UsageError(`--split must be train, validation or test, got '${o.split}'`);
       if (o.attackOf && o.split !== 'test') throw new UsageError('--attack-of measures the test split; leave --split out');
+      if (Boolean(o.triggered) !== Boolean(o.target))
+        throw new UsageError('--triggered DIR and --target WORD go together: the folder of triggered clips and the class the trigger aims at');
+      if (o.triggered && o.attackOf) throw new UsageError("give --attack-of (kwshield's attack run) or --triggered (your own clips), not both");
       const { model, manifest } = loadModel(o.model);
       try {
+        if (o.target) targetLabel(o.target, manifest.classes);
+        const triggered = o.triggered ? { dir: o.triggered, clips: await readTriggeredFolder(o.triggered, manifest.classes) } : undefined;
         const splits = await loadSplits(o.data, { frontEnd: manifest.frontEnd, words: manifest.classes });
         try {
           const set = splits[o.split as 'train' | 'validation' | 'test'];
@@ -38,6 +47,10 @@ export function evalCommand(): Command {
             confusion: result.confusion,
           };
           if (o.attackOf) out.backdoor = await againstAttack(o.attackOf, o.data, manifest.frontEnd, splits, model);
+          const t = triggered
+            ? await evaluateTriggeredFolder(model, triggered, o.target as string, manifest.classes, getFrontEnd(manifest.frontEnd))
+            : undefined;
+          if (t) out.triggered = t;
           const b = out.backdoor as { ca: number; asr: number; ra: number; der?: number; attack: string } | undefined;
           report(Boolean(o.json), out, () =>
             [
@@ -47,6 +60,9 @@ export function evalCommand(): Command {
                 ? [
                     `against ${b.attack} (${o.attackOf}): ASR ${percent(b.asr)}  RA ${percent(b.ra)}${b.der !== undefined ? `  DER ${b.der.toFixed(3)} vs its backdoored model` : ''}`,
                   ]
+                : []),
+              ...(t
+                ? [`on ${t.clips} triggered clips of ${t.triggered} (${t.nonTargetClips} not of '${t.target}'): ASR ${percent(t.asr)}  RA ${percent(t.ra)}`]
                 : []),
             ].join('\n'),
           );
