@@ -33,7 +33,16 @@ import {
 import { call } from '../torch/ops/dispatch.ts';
 import { dctMatrix, type MelScale, melFilterbank } from './mel.ts';
 
-export type FrontEndName = 'mfcc-16k' | 'mfcc-44k' | 'mfcc-librosa' | 'mfcc-kwt' | 'mfcc-flowmur' | 'logmel-16k' | 'waveform-16k' | 'waveform-44k' | 'waveform-16k-1s';
+export type FrontEndName =
+  | 'mfcc-16k'
+  | 'mfcc-44k'
+  | 'mfcc-librosa'
+  | 'mfcc-kwt'
+  | 'mfcc-flowmur'
+  | 'logmel-16k'
+  | 'waveform-16k'
+  | 'waveform-44k'
+  | 'waveform-16k-1s';
 
 export interface FrontEnd {
   readonly name: string;
