@@ -13,6 +13,7 @@ export { type DataSplits, disposeSplits, loadSplits } from './experiments/data-s
 export { type DefendRunOptions, type DefendRunResult, defendRun, loadCleanData } from './experiments/defend-run.ts';
 export { derBetween, evaluate, evaluateBackdoor } from './experiments/evaluate.ts';
 export { type Grid, GridError, loadGrid, parseGrid } from './experiments/grid.ts';
+export { type ImportRunOptions, type ImportRunResult, importRun } from './experiments/import-run.ts';
 export { canonicalJson, expandGrid, jobId, type Manifest, type ManifestJob, parseShard, type Shard, shardJobs } from './experiments/jobs.ts';
 export { type JobResult, readResult, resultProblem } from './experiments/jobs-result.ts';
 export { type RunGridOptions, type RunGridSummary, runGrid } from './experiments/jobs-run.ts';
@@ -20,9 +21,18 @@ export { type CollectSummary, collectResults, parseFilters, queryResults } from 
 export { paperCsv, paperText } from './experiments/store-table.ts';
 export { type RecipeName, recipes, type TrainOptions, trainModel } from './experiments/train.ts';
 export { fitModel, trainRun } from './experiments/train-run.ts';
+export { evaluateTriggeredFolder, readTriggeredFolder, type TriggeredResult } from './experiments/triggered-folder.ts';
 export { loadModel, type ModelManifest, readManifest, saveModel } from './models/checkpoint.ts';
 export { buildModel, getModelSpec, type KwsModel, modelNames } from './models/index.ts';
 export { accuracyAndLoss, predict } from './models/predict.ts';
+export {
+  batchNormMode,
+  importTorchScript,
+  loadTorchScriptModel,
+  TorchScriptImportError,
+  type TorchScriptImportReport,
+  TorchScriptModel,
+} from './models/torchscript.ts';
 export * as nn from './nn/index.ts';
 export * as report from './report/index.ts';
 export { type BuiltReport, buildReport, type ReportOptions, writeReport } from './report/index.ts';

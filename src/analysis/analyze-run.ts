@@ -13,6 +13,7 @@ import { disposeFeatureSet, type FeatureSet, subsetOf } from '../data/feature-se
 import { classifierLayer } from '../defenses/neurons.ts';
 import { loadModel, type ModelManifest } from '../models/checkpoint.ts';
 import type { KwsModel, ModelSpec } from '../models/registry.ts';
+import { isTorchScriptModel } from '../models/torchscript.ts';
 import { manualSeed } from '../torch/index.ts';
 import { type AnalysisFile, gradientSection, writeAnalysis } from './analysis-file.ts';
 import { type EmbeddingMethod, embedClips } from './embedding.ts';
@@ -55,7 +56,8 @@ export interface AnalysisSummary {
   layers: string[];
   meanGradient: Record<string, number>;
   zones?: Record<Zone, number>;
-  embedding: EmbeddingMethod;
+  /** absent when no embedding was made (notes say why) */
+  embedding?: EmbeddingMethod;
   points: number;
   seconds: AnalysisFile['seconds'];
 }
@@ -115,8 +117,16 @@ function analyseOne(
   t = Date.now();
   const method = o.embedding ?? 'tsne';
   const classifier = classifierLayer(model, spec.neuronLayers(model));
-  stage(`${method} of the penultimate features (the input of ${classifier}) of ${embedSets.clean.size + (embedSets.triggered?.size ?? 0)} clips`);
-  const embedding = embedClips(model, classifier, embedSets.clean, embedSets.triggered, { method, seed: o.seed, tsne: { iterations: o.tsneIterations } });
+  let embedding: ReturnType<typeof embedClips> | undefined;
+  if (isTorchScriptModel(model)) {
+    // The penultimate features are the classifier's input, read by a hook, and an archive's layers run
+    // inside its compiled code: no embedding until the engine's activation taps land.
+    const note = `no embedding: it reads the input of the classifier '${classifier}' during the forward, and in a TorchScript model that layer runs inside the archive's compiled code`;
+    if (!notes.includes(note)) notes.push(note);
+  } else {
+    stage(`${method} of the penultimate features (the input of ${classifier}) of ${embedSets.clean.size + (embedSets.triggered?.size ?? 0)} clips`);
+    embedding = embedClips(model, classifier, embedSets.clean, embedSets.triggered, { method, seed: o.seed, tsne: { iterations: o.tsneIterations } });
+  }
   const embeddingSeconds = (Date.now() - t) / 1000;
   const zoneTolerance = 1e-6;
   return {
@@ -144,7 +154,7 @@ function analyseOne(
           },
         }
       : {}),
-    embedding: { ...embedding, features: classifier },
+    ...(embedding ? { embedding: { ...embedding, features: classifier } } : {}),
     modelFamily: manifest.model,
     classes: manifest.classes,
     frontEnd: manifest.frontEnd,
@@ -156,7 +166,11 @@ function analyseOne(
       ...(triggered && attack ? { triggeredClips: triggered.size, target: attack.plan.target, targetLabel: attack.plan.targetLabel } : {}),
     },
     notes,
-    seconds: { gradients: gradientSeconds, ...(zoneSeconds !== undefined ? { zones: zoneSeconds } : {}), embedding: embeddingSeconds },
+    seconds: {
+      gradients: gradientSeconds,
+      ...(zoneSeconds !== undefined ? { zones: zoneSeconds } : {}),
+      ...(embedding ? { embedding: embeddingSeconds } : {}),
+    },
     created: new Date().toISOString(),
   };
 }
@@ -169,8 +183,8 @@ function summaryOf(file: AnalysisFile, written: string): AnalysisSummary {
     layers: file.gradients.layers.map((l) => l.layer),
     meanGradient: Object.fromEntries(file.gradients.layers.map((l) => [l.layer, l.neurons.reduce((s, n) => s + n.mean, 0) / l.neurons.length])),
     ...(file.zones ? { zones: file.zones.counts } : {}),
-    embedding: file.embedding.method,
-    points: file.embedding.points.length,
+    ...(file.embedding ? { embedding: file.embedding.method } : {}),
+    points: file.embedding?.points.length ?? 0,
     seconds: file.seconds,
   };
 }

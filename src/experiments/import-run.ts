@@ -115,6 +115,7 @@ export function checkOutFolder(out: string, force = false): void {
   // The run is assembled beside --out and renamed into place: its parent must be writable.
   let parent = path.dirname(path.resolve(out));
   while (!existsSync(parent)) parent = path.dirname(parent);
+  if (!statSync(parent).isDirectory()) throw new ImportRunError(`--out ${out}: ${parent} is a file, not a folder; choose a folder for the run`);
   try {
     accessSync(parent, constants.W_OK);
   } catch {
