@@ -6,6 +6,7 @@
 # usage: examples/own-model/run.sh [tiny|small] [WORK]     (default: small, /tmp/own-model-<preset>)
 #   tiny:  about a minute of PyTorch training on 80 clips; defenses on 50% of them (5% would be 4 clips)
 #   small: the measurement (3000 training clips); defenses on 5% of the clean training clips (150)
+# PY_THREADS=2 lets PyTorch train on two threads (default 1); KWSHIELD_THREADS likewise for kwshield.
 # Writes WORK/summary.txt: CA/ASR/RA before and after each defense, in kwshield and in PyTorch.
 set -eu
 PRESET=${1:-small}
@@ -21,7 +22,7 @@ case "$PRESET" in
 esac
 mkdir -p "$WORK"
 [ -f "$WORK/data/synth.json" ] || "$KWS" data synth --preset "$PRESET" --out "$WORK/data"
-[ -f "$WORK/pytorch/model.pt" ] || (cd "$HERE" && "$PY" train_backdoored.py --data "$WORK/data" --out "$WORK/pytorch" --epochs "$EPOCHS" --batch "$BATCH")
+[ -f "$WORK/pytorch/model.pt" ] || (cd "$HERE" && "$PY" train_backdoored.py --data "$WORK/data" --out "$WORK/pytorch" --epochs "$EPOCHS" --batch "$BATCH" --threads "${PY_THREADS:-1}")
 
 "$KWS" import --torchscript "$WORK/pytorch/model.pt" --input waveform-16k-1s --classes "$WORK/pytorch/classes.txt" --out "$WORK/imported" --force
 measure() { # run label

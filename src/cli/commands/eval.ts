@@ -17,7 +17,7 @@ import { percent, report, UsageError } from '../output.ts';
 export function evalCommand(): Command {
   return new Command('eval')
     .description('evaluate a saved model (a run folder) on a split of a data folder; --attack-of adds ASR/RA against a saved attack')
-    .requiredOption('--model <run>', 'run folder holding model.json and model.safetensors')
+    .requiredOption('--model <run>', 'a run folder (kwshield train/attack/defend, or import for your own TorchScript model)')
     .requiredOption('--data <dir>', 'a Speech Commands folder')
     .option('--split <name>', 'train | validation | test', 'test')
     .option('--attack-of <run>', 'an attack run folder (kwshield attack): measure ASR and RA with its trigger on the test split')
