@@ -13,7 +13,7 @@ import { disposeFeatureSet, type FeatureSet, subsetOf } from '../data/feature-se
 import { classifierLayer } from '../defenses/neurons.ts';
 import { loadModel, type ModelManifest } from '../models/checkpoint.ts';
 import type { KwsModel, ModelSpec } from '../models/registry.ts';
-import { isTorchScriptModel } from '../models/torchscript.ts';
+import { activationsReachable } from '../models/torchscript-run.ts';
 import { manualSeed } from '../torch/index.ts';
 import { type AnalysisFile, gradientSection, writeAnalysis } from './analysis-file.ts';
 import { type EmbeddingMethod, embedClips } from './embedding.ts';
@@ -118,9 +118,9 @@ function analyseOne(
   const method = o.embedding ?? 'tsne';
   const classifier = classifierLayer(model, spec.neuronLayers(model));
   let embedding: ReturnType<typeof embedClips> | undefined;
-  if (isTorchScriptModel(model)) {
-    // The penultimate features are the classifier's input, read by a hook, and an archive's layers run
-    // inside its compiled code: no embedding until the engine's activation taps land.
+  if (!activationsReachable(model)) {
+    // The penultimate features are the classifier's input, read by a hook, and on an engine without
+    // activation taps an archive's layers run out of a hook's reach: no embedding then.
     const note = `no embedding: it reads the input of the classifier '${classifier}' during the forward, and in a TorchScript model that layer runs inside the archive's compiled code`;
     if (!notes.includes(note)) notes.push(note);
   } else {

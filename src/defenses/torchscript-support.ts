@@ -1,12 +1,14 @@
-// Which defenses cannot run on a TorchScript model yet, which layer each needs and why. These defenses read
-// or change a layer's activations in the middle of the forward (a forward hook, or the layer's forward
-// swapped for a masked one); in an archive every layer runs inside the compiled code, where a hook never
-// fires, so they are refused before any work with this reason instead of failing half-way. The others
-// (gnft, ft, ft-sam, tsbd) need only parameters, gradients and train/eval, which an archive gives.
-// When the engine's activation taps land, a defense that uses them leaves this table.
+// Which defenses cannot run on a TorchScript model on an engine without activation taps, which layer each
+// needs and why. These defenses read or change a layer's activations in the middle of the forward (a
+// forward hook, or the layer's forward swapped for a masked one); without taps every layer of an archive
+// runs inside the compiled code, out of a hook's reach, so they are refused before any work with this
+// reason instead of failing half-way. The others (gnft, ft, ft-sam, tsbd) need only parameters, gradients
+// and train/eval, which an archive gives. With taps (activationsReachable probes for them) nothing is
+// refused here, and each defense's own modelProblem says which layers its hooks cannot reach.
 
 import type { KwsModel } from '../models/registry.ts';
 import { isTorchScriptModel } from '../models/torchscript.ts';
+import { activationsReachable } from '../models/torchscript-run.ts';
 import { isBatchNorm } from '../nn/index.ts';
 import { classifierLayer, lastConvLayer } from './neurons.ts';
 import type { ModelInfo } from './types.ts';
@@ -37,7 +39,7 @@ export const torchScriptDefenses = (all: readonly string[]): string[] => all.fil
 
 /** Why `defense` cannot run on `model` because it is a TorchScript archive, or null. */
 export function torchScriptProblem(defense: string, model: KwsModel, info: ModelInfo, all: readonly string[]): string | null {
-  if (!isTorchScriptModel(model) || !Object.hasOwn(activationNeeds, defense)) return null;
+  if (!isTorchScriptModel(model) || !Object.hasOwn(activationNeeds, defense) || activationsReachable(model)) return null;
   return (
     `${defense} cannot run on this TorchScript model yet: it needs ${activationNeeds[defense](model, info)}, and in a TorchScript archive ` +
     `every layer runs inside the archive's compiled code, where kwshield cannot read or change a layer's activations. ` +
