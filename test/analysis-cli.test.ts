@@ -232,7 +232,9 @@ describe('kwshield analyze and scan', () => {
     assert.ok([0.25, 0.5, 0.75, 1].includes(s.pValue), `p ${s.pValue}`);
     assert.match(
       s.statement,
-      fired ? /^backdoor found \(target '\w+', by probe transform, p = 0\.25\) against 3 clean references/ : /^no backdoor found by these probes \(transform: 18 generic audio transforms/,
+      fired
+        ? /^backdoor found \(target '\w+', by probe transform, p = 0\.25\) against 3 clean references/
+        : /^no backdoor found by these probes \(transform: 18 generic audio transforms/,
     );
     assert.match(s.statement, /false alarms at most 0\.25 \(conformal: 1\/4 per probe family, Bonferroni over 1\)/);
     const text = run(['scan', '--model', backdoored, '--data', data, '--clean-ratio', '0.5', '--references', references]);
@@ -278,6 +280,53 @@ describe('kwshield analyze and scan', () => {
     const mixedFlags = run(['scan', '--model', backdoored, '--data', data, '--references', references, '--steps', '3']);
     assert.equal(mixedFlags.code, 2);
     assert.match(mixedFlags.stderr, /--steps belongs to the uncalibrated Neural Cleanse scores/);
+  });
+
+  it("references build trains N references of a run's configuration, skips finished ones, records the share the scan reports", () => {
+    const like = path.join(work, 'like');
+    writeRun(like, words, 8, { recipe: 'fast', epochs: 1, seed: 8 });
+    const out = path.join(work, 'built');
+    const first = run(['references', 'build', '--like', like, '--count', '2', '--out', out, '--share', 'defender', '--clean-ratio', '0.5', '--json']);
+    assert.equal(first.code, 0, first.stderr);
+    const r = first.json();
+    assert.deepEqual(
+      r.references.map((x: { seed: number; status: string }) => [x.seed, x.status]),
+      [
+        [100, 'trained'],
+        [101, 'trained'],
+      ],
+    );
+    assert.equal(r.epochs, 1);
+    for (const x of r.references) {
+      const m = readManifest(x.run);
+      assert.deepEqual({ model: m.model, frontEnd: m.frontEnd, classes: m.classes }, { model: 'resnet', frontEnd: 'mfcc-16k', classes: words });
+      assert.deepEqual(m.provenance?.reference, { like: path.resolve(like), share: 'defender', cleanRatio: 0.5, cleanSeed: 0 });
+      assert.equal(m.provenance?.seed, x.seed);
+      assert.equal(JSON.parse(readFileSync(path.join(x.run, 'metrics.json'), 'utf8')).epochs, 1);
+    }
+    const again = run(['references', 'build', '--like', like, '--count', '3', '--out', out, '--share', 'defender', '--clean-ratio', '0.5', '--json']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(
+      again.json().references.map((x: { status: string }) => x.status),
+      ['skipped', 'skipped', 'trained'],
+    );
+    assert.match(again.stderr, /reference 1\/3: .*\(finished, skipped\)/);
+    const scan = run(['scan', '--model', like, '--data', data, '--clean-ratio', '0.5', '--references', out]);
+    assert.equal(scan.code, 0, scan.stderr);
+    assert.match(scan.stdout.split('\n')[0], /against 3 clean references \(trained on the defender's clean share only\)/);
+    const otherShare = run(['references', 'build', '--like', like, '--count', '1', '--out', out]);
+    assert.equal(otherShare.code, 1);
+    assert.match(otherShare.stderr, /holds a reference trained on share 'defender', this call asks for 'full'; give another --out/);
+    const ownSeed = run(['references', 'build', '--like', like, '--count', '2', '--seed-base', '7', '--out', path.join(work, 'built-2')]);
+    assert.equal(ownSeed.code, 1);
+    assert.match(ownSeed.stderr, /the seeds 7-8 include .*like's own seed 8; choose --seed-base above 8/);
+    assert.ok(!existsSync(path.join(work, 'built-2')));
+    const nowhere = run(['references', 'build', '--like', path.join(work, 'nowhere'), '--count', '1', '--out', path.join(work, 'built-3')]);
+    assert.equal(nowhere.code, 1);
+    assert.match(nowhere.stderr, /--like .*nowhere: .*model.json not found; it must be a run folder/);
+    const badShare = run(['references', 'build', '--like', like, '--count', '1', '--out', out, '--share', 'half']);
+    assert.equal(badShare.code, 2);
+    assert.match(badShare.stderr, /--share must be full or defender, got 'half'/);
   });
 
   it("the analysis's clean clips are the defender's: the same features as defend's loadCleanData", async () => {
