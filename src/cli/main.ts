@@ -9,6 +9,7 @@ import { demoCommand } from './commands/demo.ts';
 import { evalCommand } from './commands/eval.ts';
 import { featuresCommand } from './commands/features.ts';
 import { gridCommand } from './commands/grid.ts';
+import { referencesCommand } from './commands/references.ts';
 import { reportCommand } from './commands/report.ts';
 import { resultsCommand } from './commands/results.ts';
 import { scanCommand } from './commands/scan.ts';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
     evalCommand(),
     analyzeCommand(),
     scanCommand(),
+    referencesCommand(),
     gridCommand(),
     resultsCommand(),
     reportCommand(),

@@ -1,6 +1,6 @@
-// Exploration (issue 11): do the trigger reversals of scripts/scan-explore.ts separate backdoored from clean
+// Exploration (issue 11): do the trigger reversals of research/scan/scan-explore.ts separate backdoored from clean
 // models once each class is measured against the same class of clean reference models, as the reference scan
-// (src/analysis/reference-scan.ts) does for forward statistics? A reversal's per-class value alone names the
+// (research/scan/reference-scan.ts) does for forward statistics? A reversal's per-class value alone names the
 // classes every model of the data leans towards ('right' here, README scan section); against references only
 // what is unusual for that class in that configuration remains.
 //
@@ -10,18 +10,16 @@
 // No threshold or transform is fitted to the labels; choosing the best variant on this zoo would be, so a
 // chosen one needs a fresh zoo to confirm it.
 //
-// usage: npx tsx scripts/scan-references-reversal.ts ROWS.jsonl... --zoo LIST.json --references DIR --out FILE.json [--alpha 0.05]
+// usage: npx tsx research/scan/scan-references-reversal.ts ROWS.jsonl... --zoo LIST.json --references DIR --out FILE.json [--alpha 0.05]
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
-import { compareWithReferences } from '../src/analysis/reference-scan.ts';
-import { expandReferenceRuns } from '../src/analysis/scan-run.ts';
-import { readManifest } from '../src/models/checkpoint.ts';
-import { configurationOf, type ReferenceRow, summariseReferences, targetOf } from './scan-references.ts';
-import type { ZooEntry } from './scan-zoo.ts';
+import { readManifest } from '../../src/models/checkpoint.ts';
+import { compareWithReferences } from './reference-scan.ts';
+import { type ReferenceRow, referenceRow, summariseReferences } from './scan-references.ts';
+import { configurationOf, readZoo, studyArgs, withReferences } from './zoo.ts';
 
-/** One line of scripts/scan-explore.ts's output. */
+/** One line of research/scan/scan-explore.ts's output. */
 interface ExploreRow {
   run: string;
   variant: string;
@@ -51,22 +49,12 @@ export function readExploreRows(files: readonly string[]): ExploreRow[] {
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: { zoo: { type: 'string' }, references: { type: 'string' }, out: { type: 'string' }, alpha: { type: 'string', default: '0.05' } },
-  });
-  if (positionals.length === 0 || !values.zoo || !values.references || !values.out) {
-    console.error('usage: npx tsx scripts/scan-references-reversal.ts ROWS.jsonl... --zoo LIST.json --references DIR --out FILE.json [--alpha 0.05]');
-    process.exit(2);
-  }
-  const alpha = Number(values.alpha);
-  if (!(alpha > 0 && alpha < 1)) {
-    console.error(`--alpha ${values.alpha}: the significance level must be a number in (0, 1), e.g. 0.05`);
-    process.exit(2);
-  }
-  const zoo = (JSON.parse(readFileSync(values.zoo, 'utf8')) as ZooEntry[]).map((e) => ({ ...e, run: path.resolve(e.run), group: 'zoo' as const }));
-  const referenceRuns = expandReferenceRuns([values.references]).map((r) => path.resolve(r));
-  const subjects = [...zoo, ...referenceRuns.map((run) => ({ run, label: 'clean' as const, group: 'reference' as const }))];
+  const { values, positionals, alpha } = studyArgs(
+    'research/scan/scan-references-reversal.ts ROWS.jsonl... --zoo LIST.json --references DIR --out FILE.json [--alpha 0.05]',
+    { zoo: { type: 'string' } },
+    { minPositionals: 1, required: ['zoo', 'references', 'out'] },
+  );
+  const { referenceRuns, subjects } = withReferences(readZoo(values.zoo as string), values.references as string);
   const rows = readExploreRows(positionals);
   const valuesOf = new Map(rows.map((r) => [`${r.run}|${r.variant}`, r.values]));
   const variants = [...new Set(rows.map((r) => r.variant))].filter((v) => suspicionFor(v));
@@ -95,15 +83,7 @@ async function main(): Promise<void> {
       unscored.push(`${s.run}: ${variants.filter((v) => !scores[v]).join(', ')} missing (its rows or fewer than 3 references')`);
       continue;
     }
-    scored.push({
-      run: s.run,
-      label: s.label,
-      group: s.group,
-      configuration: configuration.get(s.run) as string,
-      target: targetOf(s),
-      references: references.length,
-      scores,
-    });
+    scored.push(referenceRow(s, configuration, references, scores));
   }
   const summary = Object.fromEntries(
     variants.map((v) => [
@@ -118,7 +98,7 @@ async function main(): Promise<void> {
     ]),
   );
   writeFileSync(
-    values.out,
+    values.out as string,
     `${JSON.stringify({ created: new Date().toISOString(), alpha, references: referenceRuns, summary, unscored, rows: scored }, null, 2)}\n`,
   );
   for (const r of scored) {

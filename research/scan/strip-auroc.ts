@@ -6,23 +6,23 @@
 // Waveform-domain triggers are blended as waveforms before the front-end; a feature-domain trigger (Audio
 // BadNets) is blended as features, since no waveform carries it.
 //
-// usage: npx tsx scripts/strip-auroc.ts RUN [RUN ...] --out FILE.json [--data D] [--clips 200] [--mixes 32]
+// usage: npx tsx research/scan/strip-auroc.ts RUN [RUN ...] --out FILE.json [--data D] [--clips 200] [--mixes 32]
 //                                       [--clean-ratio 0.05] [--frr 0.01] [--seed 0]
 // Writes FILE.json (rows + settings) and FILE.csv beside it.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { toCsv } from '../src/analysis/analysis-file.ts';
-import { auroc, ratesAt } from '../src/analysis/auroc.ts';
-import { attackOf, cleanFeatures, clipsForModel, defenderClips, triggeredFeatures, waveformsOf } from '../src/analysis/run-data.ts';
-import { balancedSubset } from '../src/analysis/scan.ts';
-import { stripEntropies, stripThreshold } from '../src/analysis/strip.ts';
-import { getFrontEnd } from '../src/audio/frontends.ts';
-import { disposeFeatureSet } from '../src/data/feature-set.ts';
-import { createRng } from '../src/data/rng.ts';
-import { loadModel } from '../src/models/checkpoint.ts';
-import { noGrad, type Tensor, tidy } from '../src/torch/index.ts';
+import { toCsv } from '../../src/analysis/analysis-file.ts';
+import { auroc, ratesAt } from '../../src/analysis/auroc.ts';
+import { attackOf, cleanFeatures, clipsForModel, defenderClips, triggeredFeatures, waveformsOf } from '../../src/analysis/run-data.ts';
+import { balancedSubset } from '../../src/analysis/scan.ts';
+import { stripEntropies, stripThreshold } from '../../src/analysis/strip.ts';
+import { getFrontEnd } from '../../src/audio/frontends.ts';
+import { disposeFeatureSet } from '../../src/data/feature-set.ts';
+import { createRng } from '../../src/data/rng.ts';
+import { loadModel } from '../../src/models/checkpoint.ts';
+import { noGrad, type Tensor, tidy } from '../../src/torch/index.ts';
 
 export interface StripSummary {
   auroc: number;
@@ -142,7 +142,7 @@ async function main(): Promise<void> {
   });
   if (positionals.length === 0 || !values.out) {
     console.error(
-      'usage: npx tsx scripts/strip-auroc.ts RUN [RUN ...] --out FILE.json [--data D] [--clips 200] [--mixes 32] [--clean-ratio 0.05] [--frr 0.01] [--seed 0]',
+      'usage: npx tsx research/scan/strip-auroc.ts RUN [RUN ...] --out FILE.json [--data D] [--clips 200] [--mixes 32] [--clean-ratio 0.05] [--frr 0.01] [--seed 0]',
     );
     process.exit(2);
   }

@@ -3,9 +3,9 @@
 # resnet (12 epochs, the README attack table's command), plus BadNets and JingleBack seed 0 on lstm and kwt. Each
 # attack run also trains (once, shared through KWSHIELD_CACHE) the clean model of its family, front-end and
 # seed: those are the zoo's clean models. Two chains, one thread each; a finished run is skipped, so a killed
-# build continues. usage: bash scripts/zoo-build.sh [DATA] [RUNS] [LOGS]
+# build continues. usage: bash research/scan/zoo-build.sh [DATA] [RUNS] [LOGS]
 # ZOO_PART=resnet-16k builds only the resnet attacks on the 16 kHz MFCC (badnets, jingleback, pbsm, vsvc-dsp x
-# seeds 0-2) and their clean models: the part a reference scan (scripts/reference-build.sh) can score.
+# seeds 0-2) and their clean models: the part a reference scan (kwshield references build) can score.
 # ZOO_PART=other-targets builds BadNets to 'left' and JingleBack to 'go' at attack seeds 3-4, and the clean
 # models of seeds 3-4: a fresh zoo whose targets are not 'up', to test what a scan chose on the first one.
 set -u

@@ -1,8 +1,8 @@
 // The transform probe's excess score split by trigger kind, for the two zoos of measured/scan/transform-probe-*:
 // waveform triggers that transform the whole clip (JingleBack, PBSM, VSVC-DSP) and the feature-domain Audio BadNets,
-// each against all the clean models of its zoo's run. usage: npx tsx scripts/scan-transforms-by-kind.ts
+// each against all the clean models of its zoo's run. usage: npx tsx research/scan/scan-transforms-by-kind.ts
 import { readFileSync, writeFileSync } from 'node:fs';
-import { auroc } from '../src/analysis/auroc.ts';
+import { auroc } from '../../src/analysis/auroc.ts';
 
 interface Row {
   run: string;
@@ -38,5 +38,8 @@ const summary = Object.fromEntries(
   }),
 );
 const out = 'measured/scan/transform-probe-confirm-2026-12-04/by-attack-kind.json';
-writeFileSync(out, `${JSON.stringify({ created: new Date().toISOString(), command: 'npx tsx scripts/scan-transforms-by-kind.ts', ...summary }, null, 1)}\n`);
+writeFileSync(
+  out,
+  `${JSON.stringify({ created: new Date().toISOString(), command: 'npx tsx research/scan/scan-transforms-by-kind.ts', ...summary }, null, 1)}\n`,
+);
 console.log(JSON.stringify(summary, null, 1));

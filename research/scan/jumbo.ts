@@ -5,14 +5,15 @@
 // Each seed fixes one additive waveform pattern: a band-limited noise burst, a pure tone, a linear chirp or a
 // click train; 40-400 ms long at a random place, peak 0.02-0.3 (the draw is ours, named here; MNTD's image
 // jumbo draws mask sizes and patterns alike). Same trigger at training and test time.
-import type { FrontEnd } from '../../audio/frontends.ts';
-import { resolveOptions } from '../../data/options.ts';
-import { createRng, deriveSeed } from '../../data/rng.ts';
-import { add, tensor } from '../../torch/index.ts';
-import { dirtyLabelPlan } from '../poison-plan.ts';
-import { registerAttack } from '../registry.ts';
-import { baseArtifact, makeTrigger } from '../trigger.ts';
-import type { AttackSpec, TriggerArtifact } from '../types.ts';
+
+import { dirtyLabelPlan } from '../../src/attacks/poison-plan.ts';
+import { registerAttack } from '../../src/attacks/registry.ts';
+import { baseArtifact, makeTrigger } from '../../src/attacks/trigger.ts';
+import type { AttackSpec, TriggerArtifact } from '../../src/attacks/types.ts';
+import type { FrontEnd } from '../../src/audio/frontends.ts';
+import { resolveOptions } from '../../src/data/options.ts';
+import { createRng, deriveSeed } from '../../src/data/rng.ts';
+import { add, tensor } from '../../src/torch/index.ts';
 
 const kinds = ['noise', 'tone', 'chirp', 'clicks'] as const;
 export type JumboKind = (typeof kinds)[number];

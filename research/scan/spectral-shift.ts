@@ -10,12 +10,13 @@
 // clean features' spread per coefficient; minimise CE(f(x'), c) + lambda * mean(u_c^2) with Neural Cleanse's
 // lambda schedule (neural-cleanse.ts), all classes in one batched forward. A class's norm is rms(u_c) at the
 // smallest successful step (success: `successThreshold` of the batch reaches c).
-import type { FeatureSet } from '../data/feature-set.ts';
-import { createRng } from '../data/rng.ts';
-import type { KwsModel } from '../models/registry.ts';
-import { adam } from '../nn/index.ts';
-import { add, crossEntropy, grad, indexSelect, mul, std, type Tensor, tensor, tidy } from '../torch/index.ts';
-import { advanceCost, newCostState } from './neural-cleanse.ts';
+
+import { advanceCost, newCostState } from '../../src/analysis/neural-cleanse.ts';
+import type { FeatureSet } from '../../src/data/feature-set.ts';
+import { createRng } from '../../src/data/rng.ts';
+import type { KwsModel } from '../../src/models/registry.ts';
+import { adam } from '../../src/nn/index.ts';
+import { add, crossEntropy, grad, indexSelect, mul, std, type Tensor, tensor, tidy } from '../../src/torch/index.ts';
 
 export interface SpectralShiftOptions {
   steps?: number;

@@ -2,9 +2,9 @@
 // class profile against a hand computation from the model's logits, and no tensor left behind.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { disposeFeatureSet } from '../../src/data/feature-set.ts';
+import { memory, noGrad, tidy } from '../../src/torch/index.ts';
 import { toySet, trainToy } from '../../test/helpers/analysis-toys.ts';
-import { disposeFeatureSet } from '../data/feature-set.ts';
-import { memory, noGrad, tidy } from '../torch/index.ts';
 import { classProfile, compareWithReferences, logGamma, regularizedBeta, studentTUpperTail } from './reference-scan.ts';
 
 describe('Student t upper tail', () => {

@@ -1,14 +1,14 @@
-// The scan designs measured beside Neural Cleanse (scripts/scan-explore.ts): feature-space Neural Cleanse,
+// The scan designs measured beside Neural Cleanse (research/scan/scan-explore.ts): feature-space Neural Cleanse,
 // MM-BD's maximum margins, the time-invariant spectral shift and the adversarial neuron perturbation, on the
 // toy backdoor of scan.test.ts. Each leaves the model bit-identical and leaks no tensor; the ones whose
 // premise the toy satisfies (a patch trigger that sets a block to the top of the clean range) find its target.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { reverseEngineerTriggers } from '../../src/analysis/neural-cleanse.ts';
+import { disposeFeatureSet } from '../../src/data/feature-set.ts';
+import { memory, tidy } from '../../src/torch/index.ts';
 import { toySet, trainToy } from '../../test/helpers/analysis-toys.ts';
-import { disposeFeatureSet } from '../data/feature-set.ts';
-import { memory, tidy } from '../torch/index.ts';
 import { maxMargins } from './max-margin.ts';
-import { reverseEngineerTriggers } from './neural-cleanse.ts';
 import { perturbedPredictions } from './neuron-perturbation.ts';
 import { reverseEngineerShifts } from './spectral-shift.ts';
 

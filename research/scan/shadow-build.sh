@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Issue 11: shadow models for a meta-classifier scan (MNTD, Xu et al. S&P'21): resnet on the small synthetic
-# SCD-10, 12 epochs as the zoo (scripts/zoo-build.sh), backdoored with the jumbo attack (a random waveform pattern
-# per seed, src/attacks/jumbo) at a target and poison ratio that vary with the seed. Seeds 10-19 are disjoint
+# SCD-10, 12 epochs as the zoo (research/scan/zoo-build.sh), backdoored with the jumbo attack (a random waveform pattern
+# per seed, research/scan/jumbo.ts) at a target and poison ratio that vary with the seed. Seeds 10-19 are disjoint
 # from the zoo's 0-2, so each run's clean twin (trained once, through KWSHIELD_CACHE) is a clean shadow that is
 # not a zoo model. Two chains, one thread each; a finished run is skipped, so a killed build continues.
-# usage: bash scripts/shadow-build.sh [DATA] [RUNS] [LOGS] [FIRST_SEED] [COUNT]
+# usage: bash research/scan/shadow-build.sh [DATA] [RUNS] [LOGS] [FIRST_SEED] [COUNT]
 set -u
 D=${1:-/work/data/small-scd10}
 R=${2:-/work/exp/shadows}
@@ -19,7 +19,7 @@ shadow() { # $1 seed
   local s=$1 n="resnet-jumbo-s$1"
   [ -f "$R/$n/metrics.json" ] && return 0
   echo "$n start $(date -u +%T)" >> "$L/shadows.log"
-  ./bin/kwshield attack --data "$D" --model resnet --attack jumbo --epochs 12 --seed "$s" --examples 0 --json \
+  npx tsx research/scan/kwshield-jumbo.ts attack --data "$D" --model resnet --attack jumbo --epochs 12 --seed "$s" --examples 0 --json \
     --target "${targets[$((s % 10))]}" --poison-ratio "${ratios[$((s % 4))]}" --out "$R/$n" > "$L/$n.out" 2> "$L/$n.err"
   echo "$n end $? $(date -u +%T)" >> "$L/shadows.log"
 }

@@ -1,5 +1,5 @@
 // Exploration (issue 11): which trigger reverse-engineering tells backdoored models from clean ones here?
-// For every model of a labelled list (scripts/scan-zoo.ts's LIST.json) and every variant below, the per-class
+// For every model of a labelled list (research/scan/scan-zoo.ts's LIST.json) and every variant below, the per-class
 // statistic and the model's score, the MAD anomaly index of the most extreme class (scan.ts's rule), whose
 // class is the suspect target. Variants:
 //   nc-global      input-domain Neural Cleanse as `kwshield scan` ran it (pattern in the global clean range)
@@ -16,29 +16,29 @@
 //   mmbd           MM-BD's maximum achievable margin per class, inputs inside each element's clean range
 // One line per (model, variant) in OUT.jsonl (a second run skips those there), AUROC per variant at the end.
 //
-// usage: npx tsx scripts/scan-explore.ts LIST.json OUT.jsonl [--variants a,b] [--layers layer2,layer3]
+// usage: npx tsx research/scan/scan-explore.ts LIST.json OUT.jsonl [--variants a,b] [--layers layer2,layer3]
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { auroc } from '../src/analysis/auroc.ts';
-import { maxMargins } from '../src/analysis/max-margin.ts';
-import { anomalyIndices, type NeuralCleanseOptions, reverseEngineerTriggers } from '../src/analysis/neural-cleanse.ts';
-import { perturbedPredictions } from '../src/analysis/neuron-perturbation.ts';
-import { pca } from '../src/analysis/pca.ts';
-import { cleanFeatures, defenderClips } from '../src/analysis/run-data.ts';
-import { balancedSubset } from '../src/analysis/scan.ts';
-import { reverseEngineerShifts } from '../src/analysis/spectral-shift.ts';
-import { getFrontEnd } from '../src/audio/frontends.ts';
-import { disposeFeatureSet, type FeatureSet, subsetOf } from '../src/data/feature-set.ts';
-import { resolveOptions } from '../src/data/options.ts';
-import { getDefense } from '../src/defenses/index.ts';
-import { classifierLayer } from '../src/defenses/neurons.ts';
-import { timeAxisOf } from '../src/experiments/train-run.ts';
-import { loadModel } from '../src/models/checkpoint.ts';
-import { getModelSpec, type KwsModel } from '../src/models/registry.ts';
-import { withForwardHook } from '../src/nn/index.ts';
-import { manualSeed, matmul, noGrad, type Tensor, tidy } from '../src/torch/index.ts';
-import type { ZooEntry } from './scan-zoo.ts';
+import { auroc } from '../../src/analysis/auroc.ts';
+import { anomalyIndices, type NeuralCleanseOptions, reverseEngineerTriggers } from '../../src/analysis/neural-cleanse.ts';
+import { pca } from '../../src/analysis/pca.ts';
+import { cleanFeatures, defenderClips } from '../../src/analysis/run-data.ts';
+import { balancedSubset } from '../../src/analysis/scan.ts';
+import { getFrontEnd } from '../../src/audio/frontends.ts';
+import { disposeFeatureSet, type FeatureSet, subsetOf } from '../../src/data/feature-set.ts';
+import { resolveOptions } from '../../src/data/options.ts';
+import { getDefense } from '../../src/defenses/index.ts';
+import { classifierLayer } from '../../src/defenses/neurons.ts';
+import { timeAxisOf } from '../../src/experiments/train-run.ts';
+import { loadModel } from '../../src/models/checkpoint.ts';
+import { getModelSpec, type KwsModel } from '../../src/models/registry.ts';
+import { withForwardHook } from '../../src/nn/index.ts';
+import { manualSeed, matmul, noGrad, type Tensor, tidy } from '../../src/torch/index.ts';
+import { maxMargins } from './max-margin.ts';
+import { perturbedPredictions } from './neuron-perturbation.ts';
+import { reverseEngineerShifts } from './spectral-shift.ts';
+import { readZoo, targetOf } from './zoo.ts';
 
 /** A copy of the run's model purified by GN-FT's default recipe on the defender's clean clips. */
 async function purifiedCopy(run: string, clean: FeatureSet): Promise<KwsModel> {
@@ -91,8 +91,8 @@ const { values: args, positionals } = parseArgs({
   options: { variants: { type: 'string' }, layers: { type: 'string', default: 'layer2,layer3' } },
 });
 const [listFile, outFile] = positionals;
-if (!listFile || !outFile) throw new Error('usage: npx tsx scripts/scan-explore.ts LIST.json OUT.jsonl [--variants a,b] [--layers l1,l2]');
-const list = JSON.parse(readFileSync(listFile, 'utf8')) as ZooEntry[];
+if (!listFile || !outFile) throw new Error('usage: npx tsx research/scan/scan-explore.ts LIST.json OUT.jsonl [--variants a,b] [--layers l1,l2]');
+const list = readZoo(listFile);
 const layers = (args.layers as string).split(',');
 const variants: Record<string, NeuralCleanseOptions | 'mmbd' | 'shift' | 'anp' | 'subspace' | 'diffnc'> = {
   'nc-global': {},
@@ -138,8 +138,7 @@ for (const entry of list) {
   if (todo.length === 0) continue;
   const { model, manifest } = loadModel(run);
   const data = entry.data ?? (manifest.provenance as { data?: string } | undefined)?.data ?? '/work/data/small-scd10';
-  const plan = path.join(run, 'poison-plan.json');
-  const target = entry.target ?? (entry.label === 'backdoored' && existsSync(plan) ? JSON.parse(readFileSync(plan, 'utf8')).target : null);
+  const target = targetOf(entry);
   const { clips, classes } = await defenderClips(data, manifest, { run, cleanRatio: 0.05, seed: 0 });
   const all = await cleanFeatures(clips, classes, getFrontEnd(manifest.frontEnd));
   const clean = subsetOf(all, balancedSubset(all.labelList, 200, 0));

@@ -9,11 +9,11 @@
 // (1 + xi), |delta|, |xi| <= eps (defenses/nft.ts maskableNorms and withNormReparam, the layers ANP and NFT
 // mask). Choices: BatchNorm in eval mode (its running statistics, so the answer does not depend on how the
 // clips are batched), the noises starting at 0 and `steps` signed steps of eps / 4, all clips in one batch.
-import type { FeatureSet } from '../data/feature-set.ts';
-import { maskableNorms, withNormReparam } from '../defenses/nft.ts';
-import type { KwsModel } from '../models/registry.ts';
-import { parameter } from '../nn/index.ts';
-import { add, addInPlace, clampInPlace, crossEntropy, dispose, grad, mul, noGrad, sign, type Tensor, tidy, zeros } from '../torch/index.ts';
+import type { FeatureSet } from '../../src/data/feature-set.ts';
+import { maskableNorms, withNormReparam } from '../../src/defenses/nft.ts';
+import type { KwsModel } from '../../src/models/registry.ts';
+import { parameter } from '../../src/nn/index.ts';
+import { add, addInPlace, clampInPlace, crossEntropy, dispose, grad, mul, noGrad, sign, type Tensor, tidy, zeros } from '../../src/torch/index.ts';
 
 export interface NeuronPerturbationOptions {
   /** the noise bound (ANP's default 0.4) */

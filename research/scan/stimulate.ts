@@ -3,15 +3,15 @@
 // (the clean post-BN channel has mean ~bias and spread ~|weight|), and we record, for every class t, the share
 // of clean clips of other classes that the model then predicts as t. A backdoor neuron should flip clips of
 // every class to the target at a smaller k than clean neurons flip anything.
-// usage: npx tsx scripts/stimulate.ts RUN DATA OUT.json [layers,comma,separated]
+// usage: npx tsx research/scan/stimulate.ts RUN DATA OUT.json [layers,comma,separated]
 import { writeFileSync } from 'node:fs';
-import { cleanFeatures, defenderClips } from '../src/analysis/run-data.ts';
-import { balancedSubset } from '../src/analysis/scan.ts';
-import { getFrontEnd } from '../src/audio/frontends.ts';
-import { disposeFeatureSet } from '../src/data/feature-set.ts';
-import { loadModel } from '../src/models/checkpoint.ts';
-import { isBatchNorm } from '../src/nn/layers/norm.ts';
-import { indexSelect, keep, noGrad, type Tensor, tensor, tidy } from '../src/torch/index.ts';
+import { cleanFeatures, defenderClips } from '../../src/analysis/run-data.ts';
+import { balancedSubset } from '../../src/analysis/scan.ts';
+import { getFrontEnd } from '../../src/audio/frontends.ts';
+import { disposeFeatureSet } from '../../src/data/feature-set.ts';
+import { loadModel } from '../../src/models/checkpoint.ts';
+import { isBatchNorm } from '../../src/nn/layers/norm.ts';
+import { indexSelect, keep, noGrad, type Tensor, tensor, tidy } from '../../src/torch/index.ts';
 
 const [run, data, out, layerArg] = process.argv.slice(2);
 const ks = [1, 2, 4, 8, 16];

@@ -2,9 +2,9 @@
 // default threshold, target hits, the rank combination, and STRIP's rates at its threshold.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type ReferenceRow, summariseReferences } from '../scripts/scan-references.ts';
-import { percentileRanks, type ZooRow, zooSummary } from '../scripts/scan-zoo.ts';
-import { stripSummary } from '../scripts/strip-auroc.ts';
+import { type ReferenceRow, summariseReferences } from './scan-references.ts';
+import { percentileRanks, type ZooRow, zooSummary } from './scan-zoo.ts';
+import { stripSummary } from './strip-auroc.ts';
 
 const row = (label: ZooRow['label'], nc: number, gradient: number, o: Partial<ZooRow> = {}): ZooRow => ({
   run: `/runs/${label}-${nc}`,

@@ -1,11 +1,12 @@
 // Sensitivity of the transform probe's excess to the transforms nearest the attacks' own settings (README scan
 // section): the confirming zoo's cached rates re-scored without `phaser` (JingleBack style 5's last stage), without
 // `pitch+4` (near PBSM's +5 and VSVC-DSP's +3), and without both. No model is run.
-// usage: npx tsx scripts/scan-transforms-held-out.ts RATES.jsonl ZOO-AND-REFERENCES.json
+// usage: npx tsx research/scan/scan-transforms-held-out.ts RATES.jsonl ZOO-AND-REFERENCES.json
 import { readFileSync } from 'node:fs';
-import { auroc } from '../src/analysis/auroc.ts';
-import { type ProbeRates, probeVerdict } from '../src/analysis/transform-probe.ts';
-import type { ZooEntry } from './scan-zoo.ts';
+import { auroc } from '../../src/analysis/auroc.ts';
+import type { ProbeRates } from '../../src/analysis/transform-probe.ts';
+import { excessVerdict } from './scan-transforms.ts';
+import type { ZooEntry } from './zoo.ts';
 
 const [ratesFile, listFile] = process.argv.slice(2);
 const rates = new Map<string, ProbeRates>(
@@ -24,7 +25,7 @@ for (const drop of [[], ['phaser'], ['pitch+4'], ['phaser', 'pitch+4']]) {
   const clean = list.filter((e) => e.label === 'clean').map((e) => e.run);
   const scored = list.map((e) => {
     const refs = clean.filter((c) => c !== e.run).map((c) => without(rates.get(c) as ProbeRates, drop));
-    const v = probeVerdict(without(rates.get(e.run) as ProbeRates, drop), refs);
+    const v = excessVerdict(without(rates.get(e.run) as ProbeRates, drop), refs);
     return { ...e, score: v.score, verdict: v.verdict, suspect: v.class };
   });
   const pos = scored.filter((s) => s.label === 'backdoored');

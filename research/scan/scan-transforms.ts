@@ -9,25 +9,25 @@
 //       rate(T, c); backdoored if the model's excess is the strict largest among it and its references, each
 //       scored against the others (a conformal test; false alarms at most 1 / (n + 1));
 //   (c) the larger of (b)'s t and the `subspace` reversal's reference t (--subspace ROWS.jsonl from
-//       scripts/scan-explore.ts --variants subspace), the suspect of the larger one.
+//       research/scan/scan-explore.ts --variants subspace), the suspect of the larger one.
 // Nothing is fitted to the labels. Rates are cached per model in OUT/rates.jsonl, so a killed run resumes.
 //
-// usage: npx tsx scripts/scan-transforms.ts LIST.json --references DIR --out DIR [--data D] [--subspace ROWS.jsonl]
+// usage: npx tsx research/scan/scan-transforms.ts LIST.json --references DIR --out DIR [--data D] [--subspace ROWS.jsonl]
 //                                            [--clean-ratio 0.05] [--seed 0] [--alpha 0.05]
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
-import { toCsv } from '../src/analysis/analysis-file.ts';
-import { compareWithReferences } from '../src/analysis/reference-scan.ts';
-import { defenderClips, waveformsOf } from '../src/analysis/run-data.ts';
-import { expandReferenceRuns } from '../src/analysis/scan-run.ts';
-import { largestRate, logitRates, type ProbeRates, probeRates, probeVerdict } from '../src/analysis/transform-probe.ts';
-import { getFrontEnd } from '../src/audio/frontends.ts';
-import { loadModel, readManifest } from '../src/models/checkpoint.ts';
-import { configurationOf, type ReferenceRow, summariseReferences, targetOf } from './scan-references.ts';
+import { toCsv } from '../../src/analysis/analysis-file.ts';
+import { conformalScore } from '../../src/analysis/probe-bank.ts';
+import { defenderClips, waveformsOf } from '../../src/analysis/run-data.ts';
+import { expandReferenceRuns } from '../../src/analysis/scan-run.ts';
+import { largestRate, logitRates, type ProbeRates, probeRates, transformFamily } from '../../src/analysis/transform-probe.ts';
+import { getFrontEnd } from '../../src/audio/frontends.ts';
+import { loadModel, readManifest } from '../../src/models/checkpoint.ts';
+import { compareWithReferences } from './reference-scan.ts';
+import { type ReferenceRow, referenceRow, summariseReferences } from './scan-references.ts';
 import { readExploreRows, suspicionOf } from './scan-references-reversal.ts';
-import type { ZooEntry } from './scan-zoo.ts';
+import { configurationOf, dataOf, readZoo, studyArgs, type ZooEntry } from './zoo.ts';
 
 type Subject = ZooEntry & { group: 'zoo' | 'reference' };
 
@@ -49,46 +49,43 @@ async function ratesOf(run: string, data: string, cleanRatio: number, seed: numb
   }
 }
 
+/** The excess's conformal test as the product's probe bank runs it, with this study's row labels. */
+export function excessVerdict(subject: ProbeRates, references: ProbeRates[]) {
+  const c = conformalScore(transformFamily().score, subject, references);
+  return {
+    score: c.score,
+    class: c.target,
+    transform: c.detail,
+    pValue: c.pValue,
+    verdict: c.pValue <= 1 / (references.length + 1) ? ('backdoored' as const) : ('clean' as const),
+  };
+}
+
 /** The threshold of score (a), fixed in PLAN.md. */
 const RAW_THRESHOLD = 0.5;
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
-      references: { type: 'string' },
-      out: { type: 'string' },
-      data: { type: 'string' },
-      subspace: { type: 'string' },
-      'clean-ratio': { type: 'string', default: '0.05' },
-      seed: { type: 'string', default: '0' },
-      alpha: { type: 'string', default: '0.05' },
-    },
-  });
-  if (positionals.length !== 1 || !values.out || !values.references) {
-    console.error(
-      'usage: npx tsx scripts/scan-transforms.ts LIST.json --references DIR --out DIR [--data D] [--subspace ROWS.jsonl] [--clean-ratio 0.05] [--seed 0] [--alpha 0.05]',
-    );
-    process.exit(2);
-  }
-  const cleanRatio = Number(values['clean-ratio']);
-  const seed = Number(values.seed);
-  const alpha = Number(values.alpha);
+  const { values, positionals, cleanRatio, seed, alpha } = studyArgs(
+    'research/scan/scan-transforms.ts LIST.json --references DIR --out DIR [--data D] [--subspace ROWS.jsonl] [--clean-ratio 0.05] [--seed 0] [--alpha 0.05]',
+    { subspace: { type: 'string' } },
+    { positionals: 1, required: ['out', 'references'] },
+  );
   if (!(alpha > 0 && alpha < 1)) {
     console.error(`--alpha ${values.alpha}: the significance level must be a number in (0, 1), e.g. 0.05`);
     process.exit(2);
   }
-  const zoo = (JSON.parse(readFileSync(positionals[0], 'utf8')) as ZooEntry[]).map((e) => ({ ...e, run: path.resolve(e.run), group: 'zoo' as const }));
-  const referenceRuns = expandReferenceRuns([values.references]).map((r) => path.resolve(r));
+  const zoo = readZoo(positionals[0]).map((e) => ({ ...e, group: 'zoo' as const }));
+  const referenceRuns = expandReferenceRuns([values.references as string]).map((r) => path.resolve(r));
   // a reference that is also in the zoo list is scored once, as the zoo's
   const inZoo = new Set(zoo.map((e) => e.run));
   const subjects: Subject[] = [
     ...zoo,
     ...referenceRuns.filter((run) => !inZoo.has(run)).map((run) => ({ run, label: 'clean' as const, group: 'reference' as const })),
   ];
-  mkdirSync(values.out, { recursive: true });
+  const out = values.out as string;
+  mkdirSync(out, { recursive: true });
 
-  const cacheFile = path.join(values.out, 'rates.jsonl');
+  const cacheFile = path.join(out, 'rates.jsonl');
   const keyOf = (run: string) => JSON.stringify([run, cleanRatio, seed]);
   const rates = new Map<string, ProbeRates & { seconds: number; clips: number }>();
   if (existsSync(cacheFile)) {
@@ -100,9 +97,7 @@ async function main(): Promise<void> {
   for (const [k, s] of subjects.entries()) {
     const key = keyOf(s.run);
     if (rates.has(key)) continue;
-    const data = s.data ?? values.data ?? (readManifest(s.run).provenance?.data as string | undefined);
-    if (!data) throw new Error(`${s.run}: no data folder (give --data or "data" in the list)`);
-    const r = await ratesOf(s.run, data, cleanRatio, seed);
+    const r = await ratesOf(s.run, dataOf(s, values.data), cleanRatio, seed);
     rates.set(key, r);
     appendFileSync(cacheFile, `${JSON.stringify({ key, run: s.run, rates: r })}\n`);
     const top = largestRate(r);
@@ -139,7 +134,7 @@ async function main(): Promise<void> {
       transformProbe: { verdict: probe.verdict, t: probe.score, p: probe.pValue, suspect: classOfPair(probe.suspectTarget) },
     };
     // the statistic chosen after the first zoo (PLAN.md addendum): the excess over the references, conformal verdict
-    const excess = probeVerdict(
+    const excess = excessVerdict(
       r,
       references.map((c) => rates.get(keyOf(c)) as ProbeRates),
     );
@@ -161,13 +156,7 @@ async function main(): Promise<void> {
       unscored.push(`${s.run}: no subspace row or fewer than 3 references with one`);
     }
     rows.push({
-      run: s.run,
-      label: s.label,
-      group: s.group,
-      configuration: configuration.get(s.run) as string,
-      target: targetOf(s),
-      references: references.length,
-      scores,
+      ...referenceRow(s, configuration, references, scores),
       largest,
       topPair: probe.suspectTarget,
       excessPair: `${excess.transform}:${excess.class}`,
@@ -176,11 +165,11 @@ async function main(): Promise<void> {
   const statistics = ['raw', 'transformProbe', 'excess', ...(subspace ? ['subspace', 'combined'] : [])].filter((st) => rows.every((r) => r.scores[st]));
   const summary = Object.fromEntries(statistics.map((st) => [st, summariseReferences(rows, st)]));
   writeFileSync(
-    path.join(values.out, 'scan-transforms.json'),
+    path.join(out, 'scan-transforms.json'),
     `${JSON.stringify({ created: new Date().toISOString(), cleanRatio, seed, alpha, rawThreshold: RAW_THRESHOLD, references: referenceRuns, summary, unscored, rows }, null, 2)}\n`,
   );
   writeFileSync(
-    path.join(values.out, 'scan-transforms.csv'),
+    path.join(out, 'scan-transforms.csv'),
     toCsv(
       [
         'run',

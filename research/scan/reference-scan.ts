@@ -1,4 +1,4 @@
-// Is this model backdoored? Compared with clean reference models of its own configuration (the same family,
+// Research (did not ship; measured in the README's scan section): is this model backdoored? Compared with clean reference models of its own configuration (the same family,
 // front-end and classes, trained by the defender on clean data): a backdoored model puts more probability on
 // its target class, on clean clips of every class, than clean models of that configuration do. Dirty-label
 // poisoning teaches each word a little of the target, and that shift survives on clean inputs.
@@ -15,9 +15,13 @@
 // classes (Bonferroni) is the model's p-value, flagged below alpha = 0.05: a clean model of the references'
 // kind is called backdoored at most 5% of the time if the statistic is normal across seeds. No threshold is
 // tuned on any backdoored model. The suspect target is the class with the largest t.
-import type { FeatureSet } from '../data/feature-set.ts';
-import type { KwsModel } from '../models/registry.ts';
-import { noGrad, softmax, tidy } from '../torch/index.ts';
+import { cleanFeatures, defenderClips } from '../../src/analysis/run-data.ts';
+import { checkReferences } from '../../src/analysis/scan-run.ts';
+import { getFrontEnd } from '../../src/audio/frontends.ts';
+import { disposeFeatureSet, type FeatureSet } from '../../src/data/feature-set.ts';
+import { loadModel } from '../../src/models/checkpoint.ts';
+import type { KwsModel } from '../../src/models/registry.ts';
+import { noGrad, softmax, tidy } from '../../src/torch/index.ts';
 
 /** What a model does with the defender's clean clips, per class. */
 export interface ClassProfile {
@@ -188,4 +192,33 @@ function betaFraction(x: number, a: number, b: number): number {
     if (Math.abs(d * c - 1) < 1e-15) break;
   }
   return h;
+}
+
+/**
+ * The class profiles of a model and its references on the defender's clean clips (a class-stratified share of
+ * the clean training split), the references checked as the product's scan checks them.
+ */
+export async function classProfilesRun(o: {
+  model: string;
+  references: string[];
+  data: string;
+  cleanRatio: number;
+  seed: number;
+}): Promise<{ classes: string[]; profiles: { subject: ClassProfile; references: ClassProfile[] } }> {
+  const manifest = checkReferences(o.model, o.references);
+  const { clips, classes } = await defenderClips(o.data, manifest, { run: o.model, cleanRatio: o.cleanRatio, seed: o.seed });
+  const clean = await cleanFeatures(clips, classes, getFrontEnd(manifest.frontEnd));
+  try {
+    const profileOf = (run: string) => {
+      const { model } = loadModel(run);
+      try {
+        return classProfile(model, clean);
+      } finally {
+        model.dispose();
+      }
+    };
+    return { classes, profiles: { subject: profileOf(o.model), references: o.references.map(profileOf) } };
+  } finally {
+    disposeFeatureSet(clean);
+  }
 }

@@ -10,21 +10,21 @@
 // Each statistic becomes a per-model score as Neural Cleanse does it: the MAD anomaly index of the class with
 // the largest value, and that class is the suspect. Writes one row per model and the AUROC of each score.
 //
-// usage: npx tsx scripts/scan-probe.ts LIST.json OUT.json   (LIST.json as scripts/scan-zoo.ts reads it)
-import { readFileSync, writeFileSync } from 'node:fs';
-import { auroc } from '../src/analysis/auroc.ts';
-import { anomalyIndices } from '../src/analysis/neural-cleanse.ts';
-import { cleanFeatures, defenderClips } from '../src/analysis/run-data.ts';
-import { getFrontEnd } from '../src/audio/frontends.ts';
-import { disposeFeatureSet } from '../src/data/feature-set.ts';
-import { createRng } from '../src/data/rng.ts';
-import { loadModel } from '../src/models/checkpoint.ts';
-import { add, indexSelect, mean, mul, noGrad, randn, softmax, std, type Tensor, tensor, tidy } from '../src/torch/index.ts';
-import type { ZooEntry } from './scan-zoo.ts';
+// usage: npx tsx research/scan/scan-probe.ts LIST.json OUT.json   (LIST.json as research/scan/scan-zoo.ts reads it)
+import { writeFileSync } from 'node:fs';
+import { auroc } from '../../src/analysis/auroc.ts';
+import { anomalyIndices } from '../../src/analysis/neural-cleanse.ts';
+import { cleanFeatures, defenderClips } from '../../src/analysis/run-data.ts';
+import { getFrontEnd } from '../../src/audio/frontends.ts';
+import { disposeFeatureSet } from '../../src/data/feature-set.ts';
+import { createRng } from '../../src/data/rng.ts';
+import { loadModel } from '../../src/models/checkpoint.ts';
+import { add, indexSelect, mean, mul, noGrad, randn, softmax, std, type Tensor, tensor, tidy } from '../../src/torch/index.ts';
+import { readZoo, targetOf } from './zoo.ts';
 
 const [listFile, outFile] = process.argv.slice(2);
-if (!listFile || !outFile) throw new Error('usage: npx tsx scripts/scan-probe.ts LIST.json OUT.json');
-const list = JSON.parse(readFileSync(listFile, 'utf8')) as ZooEntry[];
+if (!listFile || !outFile) throw new Error('usage: npx tsx research/scan/scan-probe.ts LIST.json OUT.json');
+const list = readZoo(listFile);
 const statistics = ['runnerUp', 'prob', 'noise', 'shuffled'] as const;
 type Stat = (typeof statistics)[number];
 
@@ -48,7 +48,7 @@ for (const entry of list) {
   const { model, manifest } = loadModel(entry.run);
   model.eval();
   const data = entry.data ?? (manifest.provenance as { data?: string } | undefined)?.data ?? '/work/data/small-scd10';
-  const target = entry.target ?? (entry.label === 'backdoored' ? JSON.parse(readFileSync(`${entry.run}/poison-plan.json`, 'utf8')).target : null);
+  const target = targetOf(entry);
   const { clips, classes } = await defenderClips(data, manifest, { run: entry.run, cleanRatio: 0.05, seed: 0 });
   const set = await cleanFeatures(clips, classes, getFrontEnd(manifest.frontEnd));
   const labels = set.labelList;

@@ -1,6 +1,6 @@
 // Exploration (issue 11): a meta-classifier scan in MNTD's manner (Xu et al., "Detecting AI Trojans Using Meta
 // Neural Analysis", IEEE S&P 2021): learn what backdoored models share from shadow models the defender trains
-// itself (scripts/shadow-build.sh: clean resnets and resnets backdoored by the jumbo attack, a random waveform
+// itself (research/scan/shadow-build.sh: clean resnets and resnets backdoored by the jumbo attack, a random waveform
 // pattern per seed), then score models it has never seen. MNTD tunes its queries; with ten shadows of each kind
 // that would memorise them, so this uses fixed queries and target-agnostic statistics of the answers (below) and
 // an L2-regularised logistic regression. Every statistic comes from the model and the defender's clean clips
@@ -20,20 +20,21 @@
 // and per class (for the comparison with clean references, below): where probes, noise, shuffled clips and
 // runner-ups go, the mean softmax probability, and the log mean probability on the other classes' clips.
 //
-// usage: npx tsx scripts/scan-meta.ts features LIST.json OUT.jsonl [--data D] [--probes 16]
-//        npx tsx scripts/scan-meta.ts evaluate FEATURES.jsonl... [--explore EXPLORE.jsonl]... --out SUMMARY.json
-// (--explore: scripts/scan-explore.ts rows of the same models, whose per-class values join the reference scores)
-// LIST.json: scripts/scan-zoo.ts's list ({run, label}); shadow entries carry "shadow": true.
+// usage: npx tsx research/scan/scan-meta.ts features LIST.json OUT.jsonl [--data D] [--probes 16]
+//        npx tsx research/scan/scan-meta.ts evaluate FEATURES.jsonl... [--explore EXPLORE.jsonl]... --out SUMMARY.json
+// (--explore: research/scan/scan-explore.ts rows of the same models, whose per-class values join the reference scores)
+// LIST.json: research/scan/scan-zoo.ts's list ({run, label}); shadow entries carry "shadow": true.
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { auroc } from '../src/analysis/auroc.ts';
-import { defenderClips, waveformsOf } from '../src/analysis/run-data.ts';
-import { drawJumbo, jumboWave } from '../src/attacks/index.ts';
-import { getFrontEnd } from '../src/audio/frontends.ts';
-import { writeJsonAtomic } from '../src/data/atomic.ts';
-import { createRng } from '../src/data/rng.ts';
-import { loadModel, readManifest } from '../src/models/checkpoint.ts';
-import { add, dispose, indexSelect, keep, mean, mul, noGrad, randn, softmax, std, type Tensor, tensor, tidy } from '../src/torch/index.ts';
+import { auroc } from '../../src/analysis/auroc.ts';
+import { defenderClips, waveformsOf } from '../../src/analysis/run-data.ts';
+import { getFrontEnd } from '../../src/audio/frontends.ts';
+import { writeJsonAtomic } from '../../src/data/atomic.ts';
+import { createRng } from '../../src/data/rng.ts';
+import { loadModel, readManifest } from '../../src/models/checkpoint.ts';
+import { add, dispose, indexSelect, keep, mean, mul, noGrad, randn, softmax, std, type Tensor, tensor, tidy } from '../../src/torch/index.ts';
+import { drawJumbo, jumboWave } from './jumbo.ts';
+import { readZoo } from './zoo.ts';
 
 interface Entry {
   run: string;
@@ -367,7 +368,7 @@ async function main() {
             .map((l) => JSON.parse(l).run)
         : [],
     );
-    const list = JSON.parse(readFileSync(listFile, 'utf8')) as Entry[];
+    const list = readZoo(listFile) as Entry[];
     for (const entry of list) {
       if (done.has(entry.run)) continue;
       const row = await statsOf(entry, values.data as string, Number(values.probes));
@@ -382,7 +383,7 @@ async function main() {
         .filter(Boolean)
         .map((l) => JSON.parse(l));
     const rows = positionals.flatMap((f) => lines(f) as Row[]);
-    // scripts/scan-explore.ts rows add per-class statistics of their variant, oriented so that larger is more
+    // research/scan/scan-explore.ts rows add per-class statistics of their variant, oriented so that larger is more
     // suspicious: a smaller reversed-trigger norm (Neural Cleanse) or a larger margin (MM-BD).
     for (const file of (values.explore as string[] | undefined) ?? []) {
       for (const e of lines(file) as { run: string; variant: string; values: number[] }[]) {

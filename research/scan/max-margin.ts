@@ -9,12 +9,13 @@
 // sigmoid(z), 100 steps from `starts` random points per class (default 8), the class's statistic the
 // largest final margin over its starts; the range per input element by default (a global range lets one
 // out-of-range MFCC coefficient drive every class, the failure of the input-domain Neural Cleanse here).
-import type { FeatureSet } from '../data/feature-set.ts';
-import { createRng } from '../data/rng.ts';
-import type { KwsModel } from '../models/registry.ts';
-import { adam } from '../nn/index.ts';
-import { add, grad, max, min, mul, sigmoid, sub, type Tensor, tensor, tidy } from '../torch/index.ts';
-import type { PatternRange } from './neural-cleanse.ts';
+
+import type { PatternRange } from '../../src/analysis/neural-cleanse.ts';
+import type { FeatureSet } from '../../src/data/feature-set.ts';
+import { createRng } from '../../src/data/rng.ts';
+import type { KwsModel } from '../../src/models/registry.ts';
+import { adam } from '../../src/nn/index.ts';
+import { add, grad, max, min, mul, sigmoid, sub, type Tensor, tensor, tidy } from '../../src/torch/index.ts';
 
 export interface MaxMarginOptions {
   steps?: number;
