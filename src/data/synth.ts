@@ -26,7 +26,7 @@ import { isSpeechEngineName, SPEECH_ENGINE_NAMES, type SpeechEngine, type Speech
 import { SPLIT_NAMES, type SplitName } from './splits.ts';
 import { type WordSetName, wordSet } from './words.ts';
 
-export type SynthPreset = 'tiny' | 'small' | 'full';
+export type SynthPreset = 'tiny' | 'quick' | 'small' | 'full';
 
 /** Clips per word in each split. */
 export type SplitCounts = Record<SplitName, number>;
@@ -34,6 +34,8 @@ export type SplitCounts = Record<SplitName, number>;
 export const SYNTH_PRESETS: Readonly<Record<SynthPreset, SplitCounts>> = {
   // Tests: seconds for SCD-10.
   tiny: { train: 8, validation: 6, test: 6 },
+  // `demo --quick`: enough for a ResNet to learn the words and take a backdoor in a few epochs (minutes on 2 cores).
+  quick: { train: 60, validation: 20, test: 20 },
   // Demo: >= 100 test clips per word, so one clip is under a tenth of a point of a 1,000-clip test set (specs/data.md).
   small: { train: 300, validation: 100, test: 100 },
   // Close to the real v0.01 count per word (~2,350, split about 80/10/10).

@@ -2,7 +2,7 @@
 import { Command } from '@commander-js/extra-typings';
 import { datasetInfo } from '../../data/speech-commands.ts';
 import { isSpeechEngineName, SPEECH_ENGINE_NAMES, type SpeechEngineName } from '../../data/speech-engine.ts';
-import { type SynthPreset, synthesizeSpeechCommands } from '../../data/synth.ts';
+import { SYNTH_PRESETS, type SynthPreset, synthesizeSpeechCommands } from '../../data/synth.ts';
 import { report } from '../output.ts';
 import { createProgress } from '../progress.ts';
 
@@ -11,7 +11,7 @@ export function dataCommand(): Command {
   data
     .command('synth')
     .description("generate a synthetic Speech Commands set with espeak-ng (and flite, if asked) in the real one's layout")
-    .option('--preset <preset>', 'tiny | small | full', 'small')
+    .option('--preset <preset>', 'tiny | quick | small | full', 'small')
     .option('--words <set>', 'scd10 | scd30', 'scd10')
     .option('--seed <n>', 'random seed', '0')
     .option('--engines <list>', `speech engines, comma-separated: ${SPEECH_ENGINE_NAMES.join(', ')}`, 'espeak-ng')
@@ -20,7 +20,8 @@ export function dataCommand(): Command {
     .option('--force', 'replace an existing output folder')
     .option('--json', 'print the result as one JSON line')
     .action(async (o) => {
-      if (!['tiny', 'small', 'full'].includes(o.preset)) throw new Error(`--preset must be tiny, small or full, got '${o.preset}'`);
+      const presets = Object.keys(SYNTH_PRESETS);
+      if (!presets.includes(o.preset)) throw new Error(`--preset must be one of ${presets.join(', ')}, got '${o.preset}'`);
       if (!['scd10', 'scd30'].includes(o.words)) throw new Error(`--words must be scd10 or scd30, got '${o.words}'`);
       const engines = o.engines.split(',').map((e) => e.trim());
       for (const e of [...engines, ...(o.testEngine === undefined ? [] : [o.testEngine])])
