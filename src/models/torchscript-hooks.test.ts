@@ -276,7 +276,7 @@ describe('forward hooks on a TorchScript model', () => {
           () =>
             withForwardHook(
               view(model, 'fc'),
-              (out, inp) => {
+              (_out, inp) => {
                 seen = inp;
                 return undefined;
               },
