@@ -30,6 +30,9 @@ usage: /usr/bin/python3 scripts/make-torchscript-fixture.py --hooks   writes onl
                           every dim but the channel dim (1) of its output, and the classifier's input in full;
                           TinyNested's logits. Nested input: f[b, c, h, w] = (((i * 7919) % 2001) - 1000) / 1024
                           with i the flat index.
+  kws-odd-scripted.pt     torch.jit.script of TinyOdd: its second conv's weights are used by F.conv2d in the
+                          parent's forward instead of calling the layer, so no forward hook on it can run
+                          (defenses that need one refuse, naming it)
 """
 import base64
 import json
@@ -98,6 +101,19 @@ class TinyNested(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
+class TinyOdd(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4)
+        self.conv2, self.bn2 = nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn(self.conv(x)))
+        x = F.relu(self.bn2(F.conv2d(x, self.conv2.weight, self.conv2.bias, padding=1)))
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
 NESTED_SHAPE = [4, 1, 12, 10]
 
 
@@ -143,6 +159,7 @@ def hooks_fixture():
                 m.bias.copy_(torch.randn(m.num_features) * 0.1)
     nested.eval()
     torch.jit.script(nested).save(os.path.join(OUT, "kws-nested-scripted.pt"))
+    torch.jit.script(TinyOdd().eval()).save(os.path.join(OUT, "kws-odd-scripted.pt"))
     layers = ["bn", "layers.0", "layers.0.bn1", "layers.1.conv1", "layers.1.bn2", "layers.1.downsample", "layers.1.downsample.1", "fc"]
     nested_caught, logits = caught(nested, nested_input(), layers, ["fc"])
     expected = {
@@ -156,7 +173,7 @@ def hooks_fixture():
     with open(os.path.join(OUT, "expected-hooks.json"), "w") as f:
         json.dump(expected, f, indent=1)
         f.write("\n")
-    for name in ("kws-nested-scripted.pt", "expected-hooks.json"):
+    for name in ("kws-nested-scripted.pt", "kws-odd-scripted.pt", "expected-hooks.json"):
         print(name, os.path.getsize(os.path.join(OUT, name)), "bytes")
 
 

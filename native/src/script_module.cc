@@ -307,6 +307,7 @@ class ScriptModuleHandle : public Napi::ObjectWrap<ScriptModuleHandle> {
       InstanceMethod<&ScriptModuleHandle::Modules>("modules"),
       InstanceMethod<&ScriptModuleHandle::Forward>("forward"),
       InstanceMethod<&ScriptModuleHandle::ForwardHooked>("forwardHooked"),
+      InstanceMethod<&ScriptModuleHandle::HookProblem>("hookProblem"),
       InstanceMethod<&ScriptModuleHandle::Train>("train"),
       InstanceMethod<&ScriptModuleHandle::IsTraining>("isTraining"),
       InstanceMethod<&ScriptModuleHandle::SetTrainingAt>("setTrainingAt"),
@@ -471,17 +472,10 @@ class ScriptModuleHandle : public Napi::ObjectWrap<ScriptModuleHandle> {
     auto inputs = info[2].As<Napi::Array>();
     CalloutContext ctx{env, info[3].As<Napi::Function>(), {}, {}};
     CalloutContext* outer = currentCallout;
-    std::string key = path;
-    for (const auto& h : hooked) key += "\n" + h;
     const std::string what = path.empty() ? "hooked forward" : "hooked forward of '" + path + "'";
     try {
       torch::jit::Module m = At(env, path, "forwardHooked");
-      auto cached = hookedCode_.find(key);
-      if (cached == hookedCode_.end()) {
-        auto graph = HookedGraph(m, hooked);
-        cached = hookedCode_.emplace(key, std::make_shared<torch::jit::Code>(graph, "kwshield_hooked_forward")).first;
-      }
-      std::shared_ptr<torch::jit::Code> code = cached->second;
+      std::shared_ptr<torch::jit::Code> code = HookedCode(m, path, hooked);
       torch::jit::Stack stack;
       stack.emplace_back(m._ivalue());
       for (uint32_t i = 0; i < inputs.Length(); ++i) stack.push_back(InputToIValue(env, inputs.Get(i), "input " + std::to_string(i)));
@@ -503,6 +497,35 @@ class ScriptModuleHandle : public Napi::ObjectWrap<ScriptModuleHandle> {
       if (!ctx.error.IsEmpty()) throw Napi::Error(env, ctx.error.Value());
       const c10::Error* ce = dynamic_cast<const c10::Error*>(&e);
       throw Napi::Error::New(env, what + ": " + (ce ? ce->what_without_backtrace() : e.what()));
+    }
+  }
+
+  // The rewritten forward of the module at `path` with callouts for `hooked`, compiled once per path and set.
+  std::shared_ptr<torch::jit::Code> HookedCode(const torch::jit::Module& m, const std::string& path, const std::vector<std::string>& hooked) {
+    std::string key = path;
+    for (const auto& h : hooked) key += "\n" + h;
+    auto cached = hookedCode_.find(key);
+    if (cached == hookedCode_.end()) {
+      auto graph = HookedGraph(m, hooked);
+      cached = hookedCode_.emplace(key, std::make_shared<torch::jit::Code>(graph, "kwshield_hooked_forward")).first;
+    }
+    return cached->second;
+  }
+
+  // hookProblem(path, hooked[]): why the submodules at `hooked` (relative to `path`) cannot be hooked, or null.
+  Napi::Value HookProblem(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    const std::string path = info[0].As<Napi::String>().Utf8Value();
+    auto arr = info[1].As<Napi::Array>();
+    std::vector<std::string> hooked;
+    for (uint32_t i = 0; i < arr.Length(); ++i) hooked.push_back(arr.Get(i).As<Napi::String>().Utf8Value());
+    try {
+      HookedCode(At(env, path, "hookProblem"), path, hooked);
+      return env.Null();
+    } catch (const c10::Error& e) {
+      return Napi::String::New(env, e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      return Napi::String::New(env, e.what());
     }
   }
 

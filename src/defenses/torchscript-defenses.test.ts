@@ -19,6 +19,7 @@ const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 const archives = {
   kws: { file: path.join(fixtures, 'kws-scripted.pt'), shape: [1600], classes: ['a', 'b', 'c', 'd'], scale: 0.5 },
   nested: { file: path.join(fixtures, 'kws-nested-scripted.pt'), shape: [1, 12, 10], classes: ['a', 'b', 'c'], scale: 1 },
+  odd: { file: path.join(fixtures, 'kws-odd-scripted.pt'), shape: [1, 12, 10], classes: ['a', 'b', 'c'], scale: 1 },
 };
 
 function toyData(which: keyof typeof archives, n: number): FeatureSet {
@@ -161,6 +162,39 @@ describe('FP, CLP, NGF, NFT and ANP on TorchScript models', () => {
       back.dispose();
     } finally {
       rmSync(dir, { recursive: true, force: true });
+      model.dispose();
+    }
+  });
+
+  it('a defense whose layer no hook can reach in the archive refuses, naming the layer and why; the others run', async () => {
+    const model = loadTorchScriptModel(archives.odd.file);
+    const info = { name: 'torchscript:odd', neuronLayers: model.neuronLayers() };
+    const why = /'conv2' is never called by the forward \(its code may read the layer's tensors directly instead of calling it\)/;
+    const fp = getDefense('fp').modelProblem?.(model, info) ?? '';
+    assert.match(
+      fp,
+      /^fp ranks the channels of the last conv layer 'conv2' by their activations on clean data .*with a forward hook on 'conv2'; in the TorchScript archive .*kws-odd-scripted\.pt, /,
+    );
+    assert.match(fp, why);
+    const clp = getDefense('clp').modelProblem?.(model, info) ?? '';
+    assert.match(clp, /^clp pairs each convolution with the BatchNorm that reads its output by watching the layers run, with a forward hook on 'conv2'/);
+    assert.match(clp, why);
+    for (const name of ['nft', 'anp', 'ngf']) assert.equal(getDefense(name).modelProblem?.(model, info) ?? null, null, name);
+    // fp with the classifier's input features reaches a layer the archive calls
+    const clean = toyData('odd', 40);
+    try {
+      const report = await getDefense('fp').run(model, clean, {
+        options: { ...getDefense('fp').recipes.default, layer: 'penultimate', epochs: 1, batchSize: 8, maxDrop: 1 },
+        seed: 7,
+        model: info,
+      });
+      assert.equal((report.details as { layer: string }).layer, 'fc');
+      await assert.rejects(
+        getDefense('fp').run(model, clean, { options: { ...getDefense('fp').recipes.default, epochs: 1 }, seed: 7, model: info }),
+        (e: Error) => why.test(e.message) && e.message.startsWith("fp ranks the neurons of 'conv2'"),
+      );
+    } finally {
+      disposeFeatureSet(clean);
       model.dispose();
     }
   });

@@ -156,6 +156,12 @@ export class TorchScriptModel extends Module {
     return out;
   }
 
+  /** Why a forward hook on the submodule at `path` could never run, or null (see "Hooks" in the file comment). */
+  hookProblem(path: string): string | null {
+    if (!this.views.has(path)) return `the TorchScript archive ${this.script.file} has no submodule '${path}'`;
+    return this.script.hookProblem('', [path]);
+  }
+
   /** Tensor fields a defense attached to views (e.g. NFT's masks), which the archive does not have: [name, tensor, isBuffer]. */
   private attachedTensors(): [string, Tensor, boolean][] {
     const out: [string, Tensor, boolean][] = [];
@@ -546,6 +552,20 @@ export function importTorchScript(file: string, opts: { inputShape: number[]; cl
     model.dispose();
     throw e;
   }
+}
+
+/**
+ * Why `needs` (a defense's sentence: what it does with the layers) cannot be done on `model` because a forward
+ * hook on one of `layers` could never run inside its TorchScript archive; null for a built-in model or when
+ * every layer can be hooked. The message names the layer, the need and the reason.
+ */
+export function hookProblem(model: Module, layers: readonly string[], needs: string): string | null {
+  if (!(model instanceof TorchScriptModel)) return null;
+  for (const layer of layers) {
+    const why = model.hookProblem(layer);
+    if (why) return `${needs}, with a forward hook on '${layer}'; in the TorchScript archive ${model.file}, ${why}`;
+  }
+  return null;
 }
 
 /** The view's archive path, or null for a module that is not a view of a TorchScript archive. */

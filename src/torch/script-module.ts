@@ -189,6 +189,12 @@ export class ScriptModule {
     }
   }
 
+  /** Why forwardHooked cannot hook the submodules at `hooked` (relative to `modulePath`), or null: names the submodule and the reason. */
+  hookProblem(modulePath: string, hooked: readonly string[]): string | null {
+    this.check('hookProblem');
+    return this.handle.hookProblem(modulePath, [...hooked]);
+  }
+
   /** forward() for a model with one tensor in and one tensor out; anything else is refused. */
   forwardTensor(x: Tensor): Tensor {
     const out = this.forward(x);
