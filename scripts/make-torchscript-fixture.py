@@ -23,6 +23,20 @@ Written:
                       little-endian float32}.
 
 The fixed input is exact in float32 in any language: x[b, n] = (((b * 1600 + n) * 7919) % 2001 - 1000) / 1024.
+
+usage: /usr/bin/python3 scripts/make-torchscript-fixture.py --hooks   writes only the forward-hook fixtures
+(src/models/torchscript-hooks.test.ts), leaving the files above as they are:
+  kws-nested-scripted.pt  torch.jit.script of TinyNested: submodules inside submodules (a Sequential of
+                          residual blocks with an optional downsample Sequential, as a ResNet has), input
+                          [batch, 1, 12, 10] features, 3 classes
+  expected-hooks.json     eval-mode activations caught by PyTorch forward hooks (register_forward_hook on the
+                          eager models, TinyKws with the weights of kws-state-dict.pt): per layer the mean over
+                          every dim but the channel dim (1) of its output, and the classifier's input in full;
+                          TinyNested's logits. Nested input: f[b, c, h, w] = (((i * 7919) % 2001) - 1000) / 1024
+                          with i the flat index.
+  kws-odd-scripted.pt     torch.jit.script of TinyOdd: its second conv's weights are used by F.conv2d in the
+                          parent's forward instead of calling the layer, so no forward hook on it can run
+                          (defenses that need one refuse, naming it)
 """
 import base64
 import json
@@ -63,6 +77,108 @@ class TinyKws(nn.Module):
         x = F.relu(self.bn_dw(self.dw(x)))
         x = torch.flatten(self.pool(x), 1)
         return self.classifier(F.relu(self.hidden(x)))
+
+
+class NestedBlock(nn.Module):
+    def __init__(self, i, o, s=1):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(i, o, 3, stride=s, padding=1, bias=False), nn.BatchNorm2d(o)
+        self.conv2, self.bn2 = nn.Conv2d(o, o, 3, padding=1, bias=False), nn.BatchNorm2d(o)
+        self.downsample = nn.Sequential(nn.Conv2d(i, o, 1, stride=s, bias=False), nn.BatchNorm2d(o)) if (s != 1 or i != o) else None
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return F.relu(y + (self.downsample(x) if self.downsample is not None else x))
+
+
+class TinyNested(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(1, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4)
+        self.layers = nn.Sequential(NestedBlock(4, 4), NestedBlock(4, 8, 2))
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn(self.conv(x)))
+        x = self.layers(x)
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+class TinyOdd(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4)
+        self.conv2, self.bn2 = nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn(self.conv(x)))
+        x = F.relu(self.bn2(F.conv2d(x, self.conv2.weight, self.conv2.bias, padding=1)))
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+NESTED_SHAPE = [4, 1, 12, 10]
+
+
+def nested_input():
+    i = torch.arange(int(np.prod(NESTED_SHAPE)), dtype=torch.int64).reshape(NESTED_SHAPE)
+    return (((i * 7919) % 2001) - 1000).to(torch.float32) / 1024
+
+
+def caught(model, x, layers, full):
+    """Outputs (channel means) of `layers` and the inputs of `full` caught by forward hooks in eval mode."""
+    out = {}
+    named = dict(model.named_modules())
+
+    def hook(name):
+        def fn(_m, inputs, output):
+            dims = [d for d in range(output.dim()) if d != 1]
+            out[name + ".output.mean"] = enc(output.mean(dims))
+            if name in full:
+                out[name + ".input"] = enc(inputs[0])
+        return fn
+
+    handles = [named[n].register_forward_hook(hook(n)) for n in layers]
+    with torch.no_grad():
+        logits = model.eval()(x)
+    for h in handles:
+        h.remove()
+    return out, logits
+
+
+def hooks_fixture():
+    torch.set_num_threads(1)
+    flat = TinyKws()
+    flat.load_state_dict(torch.load(os.path.join(OUT, "kws-state-dict.pt")))
+    flat_caught, _ = caught(flat, fixed_input(), ["conv", "bn", "dw", "bn_dw", "hidden", "classifier"], ["classifier"])
+    torch.manual_seed(34)
+    nested = TinyNested()
+    with torch.no_grad():
+        for m in nested.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.num_features) * 0.2)
+                m.running_var.copy_(torch.rand(m.num_features) + 0.5)
+                m.weight.copy_(torch.rand(m.num_features) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features) * 0.1)
+    nested.eval()
+    torch.jit.script(nested).save(os.path.join(OUT, "kws-nested-scripted.pt"))
+    torch.jit.script(TinyOdd().eval()).save(os.path.join(OUT, "kws-odd-scripted.pt"))
+    layers = ["bn", "layers.0", "layers.0.bn1", "layers.1.conv1", "layers.1.bn2", "layers.1.downsample", "layers.1.downsample.1", "fc"]
+    nested_caught, logits = caught(nested, nested_input(), layers, ["fc"])
+    expected = {
+        "torch": torch.__version__,
+        "kws": flat_caught,
+        "nestedInput": "f[b, c, h, w] = (((i * 7919) % 2001) - 1000) / 1024, i the flat index",
+        "nestedShape": NESTED_SHAPE,
+        "nested": nested_caught,
+        "nestedLogits": enc(logits),
+    }
+    with open(os.path.join(OUT, "expected-hooks.json"), "w") as f:
+        json.dump(expected, f, indent=1)
+        f.write("\n")
+    for name in ("kws-nested-scripted.pt", "kws-odd-scripted.pt", "expected-hooks.json"):
+        print(name, os.path.getsize(os.path.join(OUT, name)), "bytes")
 
 
 def fixed_input():
@@ -134,4 +250,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    hooks_fixture() if "--hooks" in sys.argv[1:] else main()

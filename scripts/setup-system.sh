@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages kwshield needs (Debian/Ubuntu): libtorch (unless $LIBTORCH points to
-# one) with OpenBLAS, and espeak-ng (the synthetic Speech Commands voices). With --bench it adds python3-torch,
+# one) with OpenBLAS, espeak-ng (the synthetic Speech Commands voices) and flite (a second speech engine,
+# `data synth --engines espeak-ng,flite`). With --bench it adds python3-torch,
 # python3-torchaudio and libjemalloc2, used only by the side-by-side benchmark and to remake reference fixtures. With --test it adds
 # Debian's chromium, in which the report's end-to-end test renders report.html (the test skips without it).
 # With --slurm it adds slurmctld, slurmd, slurm-client and munge (a single-node Slurm for test/slurm.test.ts).
@@ -10,6 +11,7 @@ set -euo pipefail
 packages=()
 if [ -z "${LIBTORCH:-}" ] && [ ! -f /usr/include/ATen/ATen.h ]; then packages+=(libtorch-dev); fi
 command -v espeak-ng >/dev/null 2>&1 || packages+=(espeak-ng)
+command -v flite >/dev/null 2>&1 || packages+=(flite)
 # Debian's libtorch calls the system BLAS; the reference BLAS it falls back to made a Linear layer
 # 7x slower than OpenBLAS here (measured: 441 ms vs 63 ms for a [25088, 64] x [64, 256] product).
 if [ -z "${LIBTORCH:-}" ] && ! ls /usr/lib/*/openblas-pthread/libblas.so.3 >/dev/null 2>&1; then packages+=(libopenblas0-pthread); fi

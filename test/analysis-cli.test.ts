@@ -54,12 +54,12 @@ async function writeToyData(): Promise<void> {
 }
 
 /** An untrained ResNet of `classes` saved as a run folder. */
-function writeRun(dir: string, classes: string[], seed: number): void {
+function writeRun(dir: string, classes: string[], seed: number, provenance: Record<string, unknown> = {}): void {
   mkdirSync(dir, { recursive: true });
   manualSeed(seed);
   const { config, inputShape } = configForFrontEnd('resnet', 'mfcc-16k');
   const model = buildModel('resnet', { ...config, classes: classes.length });
-  saveModel(dir, model, { model: 'resnet', config, frontEnd: 'mfcc-16k', inputShape, classes, provenance: { data } });
+  saveModel(dir, model, { model: 'resnet', config, frontEnd: 'mfcc-16k', inputShape, classes, provenance: { data, ...provenance } });
   model.dispose();
 }
 
@@ -67,6 +67,7 @@ const backdoored = path.join(work, 'backdoored');
 const purified = path.join(work, 'purified');
 const stranger = path.join(work, 'stranger');
 const references = path.join(work, 'references');
+const poisoned = path.join(work, 'poisoned');
 
 describe('kwshield analyze and scan', () => {
   before(async () => {
@@ -74,7 +75,8 @@ describe('kwshield analyze and scan', () => {
     writeRun(backdoored, words, 1);
     writeRun(purified, words, 2);
     writeRun(stranger, ['yes', 'no', 'left'], 3);
-    for (const seed of [4, 5, 6]) writeRun(path.join(references, `clean-s${seed}`), words, seed);
+    for (const seed of [4, 5, 6]) writeRun(path.join(references, `ref-s${seed}`), words, seed);
+    writeRun(poisoned, words, 7, { attack: 'badnets' });
     const artifact = baseArtifact('badnets', resolveOptions('badnets', badnetsOptions, {}), 0, 'mfcc-16k');
     artifact.data = { variant: 'features' };
     saveArtifact(backdoored, artifact);
@@ -168,15 +170,16 @@ describe('kwshield analyze and scan', () => {
     assert.match(badMethod.stderr, /--embedding must be tsne or pca, got 'umap'/);
   });
 
-  it('scan --json gives a verdict, a score, a suspect target and per-class numbers', () => {
+  it('scan without references says "uncalibrated" and gives scores only: the anomaly index, the smallest mask, per-class numbers', () => {
     const r = run(['scan', '--model', backdoored, '--data', data, '--clean-ratio', '0.5', '--steps', '3', '--batch-size', '2', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const s = r.json();
     assert.equal(s.kind, 'scan');
-    assert.ok(['backdoored', 'clean'].includes(s.verdict));
-    assert.ok(Number.isFinite(s.score));
-    assert.equal(s.threshold, 2);
-    assert.ok(words.includes(s.suspectTarget));
+    assert.equal(s.verdict, 'uncalibrated');
+    assert.match(s.statement, /^uncalibrated: no clean references, so no verdict; .*kwshield references build --like /);
+    assert.ok(Number.isFinite(s.anomalyIndex));
+    assert.equal(s.threshold, undefined);
+    assert.ok(words.includes(s.smallestMask));
     assert.equal(s.perClass.length, 3);
     for (const c of s.perClass) assert.ok(words.includes(c.class) && c.maskL1 > 0 && c.maskL1 < 1 && Number.isFinite(c.anomalyIndex));
     assert.deepEqual(
@@ -184,6 +187,11 @@ describe('kwshield analyze and scan', () => {
       ['layer3.1.conv2', 'conv2d'],
     );
     assert.deepEqual({ steps: s.neuralCleanse.steps, batchSize: s.neuralCleanse.batchSize }, { steps: 3, batchSize: 2 });
+    const text = run(['scan', '--model', backdoored, '--data', data, '--clean-ratio', '0.5', '--steps', '3', '--batch-size', '2']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^uncalibrated: no clean references, so no verdict/);
+    for (const out of [r.stdout, text.stdout]) assert.doesNotMatch(out, /\bclean\b(?! (clips|references|models|data|training))/i, out);
+    assert.doesNotMatch(text.stdout, /backdoor(ed)? found|BACKDOORED/);
   });
 
   it('scan refuses a model whose classes the data does not have', () => {
@@ -193,29 +201,54 @@ describe('kwshield analyze and scan', () => {
     assert.equal(r.stdout, '');
   });
 
-  it('scan --references tests each class against clean references and names a suspect', () => {
+  it('scan --references: "found" or "not-found" by the transform probe, its p-value conformal, its excess recomputable from the rates', () => {
     const r = run(['scan', '--model', backdoored, '--data', data, '--clean-ratio', '0.5', '--references', references, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const s = r.json();
-    assert.equal(s.kind, 'reference-scan');
+    assert.equal(s.kind, 'scan');
+    assert.ok(['found', 'not-found'].includes(s.verdict), s.verdict);
     assert.equal(s.references, 3);
     assert.equal(s.referenceRuns.length, 3);
-    assert.equal(s.statistic, 'meanProb');
-    assert.ok(['backdoored', 'clean'].includes(s.verdict));
-    assert.ok(s.pValue >= 0 && s.pValue <= 1 && s.alpha === 0.05);
-    assert.ok(words.includes(s.suspectTarget));
-    assert.equal(s.perClass.length, 3);
-    const sum = s.profiles.subject.meanProb.reduce((a: number, b: number) => a + b, 0);
-    assert.ok(Math.abs(sum - 1) < 1e-5, `mean probabilities sum to ${sum}`);
-    // the suspect is the class with the largest t, and its t is the score
-    const top = s.perClass.reduce((a: { t: number }, b: { t: number }) => (b.t > a.t ? b : a));
-    assert.equal(top.class, s.suspectTarget);
-    assert.equal(top.t, s.score);
+    assert.deepEqual(s.referenceShares, ['unrecorded', 'unrecorded', 'unrecorded']);
+    assert.equal(s.falseAlarmBound, 1 / 4);
+    assert.equal(s.families.length, 1);
+    const f = s.families[0];
+    assert.equal(f.family, 'transform');
+    assert.equal(f.measurements.references.length, 3);
+    assert.equal(f.measurements.subject.transforms.length, 18);
+    assert.ok(words.includes(f.target));
+    type Rates = { transforms: string[]; hits: number[][]; offClass: number[] };
+    const rate = (p: Rates, t: number, c: number) => (p.offClass[c] ? p.hits[t][c] / p.offClass[c] : 0);
+    let best = Number.NEGATIVE_INFINITY;
+    f.measurements.subject.transforms.forEach((_: string, t: number) =>
+      words.forEach((_w, c) => {
+        best = Math.max(best, rate(f.measurements.subject, t, c) - Math.max(...f.measurements.references.map((p: Rates) => rate(p, t, c))));
+      }),
+    );
+    assert.ok(Math.abs(best - f.score) < 1e-12, `excess ${f.score}, recomputed ${best}`);
+    const fired = f.referenceScores.every((x: number) => x < f.score);
+    assert.equal(s.verdict, fired ? 'found' : 'not-found');
+    assert.equal(s.target, fired ? f.target : null);
+    assert.ok([0.25, 0.5, 0.75, 1].includes(s.pValue), `p ${s.pValue}`);
+    assert.match(
+      s.statement,
+      fired
+        ? /^backdoor found \(target '\w+', by probe transform, p = 0\.25\) against 3 clean references/
+        : /^no backdoor found by these probes \(transform: 18 generic audio transforms/,
+    );
+    assert.match(s.statement, /false alarms at most 0\.25 \(conformal: 1\/4 per probe family, Bonferroni over 1\)/);
+    const text = run(['scan', '--model', backdoored, '--data', data, '--clean-ratio', '0.5', '--references', references]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.equal(text.stdout.split('\n')[0], s.statement);
+    assert.match(text.stdout, /transform \(18 generic audio transforms .*\): score .* p = /);
+    // "clean" only as a data word (clean clips, clean references), never as a verdict, in the text and in the JSON
+    for (const out of [r.stdout, text.stdout]) assert.doesNotMatch(out, /\bclean\b(?! (clips|references|models|data|training))/i, out);
+    assert.doesNotMatch(r.stdout, /"verdict":"clean"|"backdoored"/);
     // a folder that holds the scanned model too: it is left out of its own references
     const mixed = run([
       'scan',
       '--model',
-      path.join(references, 'clean-s4'),
+      path.join(references, 'ref-s4'),
       '--data',
       data,
       '--clean-ratio',
@@ -228,13 +261,16 @@ describe('kwshield analyze and scan', () => {
     assert.equal(mixed.json().references, 3);
   });
 
-  it('scan --references refuses too few references, the model itself and a reference of other classes', () => {
-    const few = run(['scan', '--model', backdoored, '--data', data, '--references', `${purified},${path.join(references, 'clean-s4')}`]);
+  it('scan --references refuses too few references, the model itself, an attack run and a reference of other classes', () => {
+    const few = run(['scan', '--model', backdoored, '--data', data, '--references', `${purified},${path.join(references, 'ref-s4')}`]);
     assert.equal(few.code, 1);
-    assert.match(few.stderr, /--references: 2 given, the test needs at least 3 clean models/);
+    assert.match(few.stderr, /--references: 2 given, the scan needs at least 3 clean models/);
     const self = run(['scan', '--model', backdoored, '--data', data, '--references', `${references},${backdoored}`]);
     assert.equal(self.code, 1);
     assert.match(self.stderr, /is the model being scanned; a model cannot be its own reference/);
+    const attacked = run(['scan', '--model', purified, '--data', data, '--references', `${references},${poisoned}`]);
+    assert.equal(attacked.code, 1);
+    assert.match(attacked.stderr, /poisoned is a backdoored run \(attack badnets\); references must be clean models/);
     const other = run(['scan', '--model', backdoored, '--data', data, '--references', `${references},${stranger}`]);
     assert.equal(other.code, 1);
     assert.match(other.stderr, /differs from the scanned model in classes \(yes,no,left, the model has yes,no,up\)/);
@@ -243,44 +279,54 @@ describe('kwshield analyze and scan', () => {
     assert.match(missing.stderr, /nowhere is not a run folder or a folder of run folders/);
     const mixedFlags = run(['scan', '--model', backdoored, '--data', data, '--references', references, '--steps', '3']);
     assert.equal(mixedFlags.code, 2);
-    assert.match(mixedFlags.stderr, /--steps belongs to the Neural Cleanse scan/);
-    const statistic = run(['scan', '--model', backdoored, '--data', data, '--statistic', 'meanProb']);
-    assert.equal(statistic.code, 2);
-    assert.match(statistic.stderr, /--statistic belongs to the reference scan/);
-    const badStatistic = run(['scan', '--model', backdoored, '--data', data, '--references', references, '--statistic', 'median']);
-    assert.equal(badStatistic.code, 2);
-    assert.match(badStatistic.stderr, /--statistic must be one of meanProb, offClassLogProb/);
+    assert.match(mixedFlags.stderr, /--steps belongs to the uncalibrated Neural Cleanse scores/);
   });
 
-  it('scan --references --probe: the transform probe, its excess recomputable from the rates it reports', () => {
-    const r = run(['scan', '--model', backdoored, '--data', data, '--clean-ratio', '0.5', '--references', references, '--probe', '--json']);
-    assert.equal(r.code, 0, r.stderr);
-    const s = r.json();
-    assert.equal(s.kind, 'transform-probe');
-    assert.equal(s.references, 3);
-    assert.equal(s.rates.references.length, 3);
-    assert.equal(s.rates.subject.transforms.length, 18);
-    assert.ok(words.includes(s.suspectTarget));
-    type Rates = { transforms: string[]; hits: number[][]; offClass: number[] };
-    const rate = (p: Rates, t: number, c: number) => (p.offClass[c] ? p.hits[t][c] / p.offClass[c] : 0);
-    let best = Number.NEGATIVE_INFINITY;
-    s.rates.subject.transforms.forEach((_: string, t: number) =>
-      words.forEach((_w, c) => {
-        best = Math.max(best, rate(s.rates.subject, t, c) - Math.max(...s.rates.references.map((p: Rates) => rate(p, t, c))));
-      }),
+  it("references build trains N references of a run's configuration, skips finished ones, records the share the scan reports", () => {
+    const like = path.join(work, 'like');
+    writeRun(like, words, 8, { recipe: 'fast', epochs: 1, seed: 8 });
+    const out = path.join(work, 'built');
+    const first = run(['references', 'build', '--like', like, '--count', '2', '--out', out, '--share', 'defender', '--clean-ratio', '0.5', '--json']);
+    assert.equal(first.code, 0, first.stderr);
+    const r = first.json();
+    assert.deepEqual(
+      r.references.map((x: { seed: number; status: string }) => [x.seed, x.status]),
+      [
+        [100, 'trained'],
+        [101, 'trained'],
+      ],
     );
-    assert.ok(Math.abs(best - s.score) < 1e-12, `excess ${s.score}, recomputed ${best}`);
-    assert.equal(s.verdict, s.referenceScores.every((x: number) => x < s.score) ? 'backdoored' : 'clean');
-    assert.ok([0.25, 0.5, 0.75, 1].includes(s.pValue), `p ${s.pValue}`);
-    const alone = run(['scan', '--model', backdoored, '--data', data, '--probe']);
-    assert.equal(alone.code, 2);
-    assert.match(alone.stderr, /--probe compares the model with clean references; give --references DIR too/);
-    const withStatistic = run(['scan', '--model', backdoored, '--data', data, '--references', references, '--probe', '--statistic', 'meanProb']);
-    assert.equal(withStatistic.code, 2);
-    assert.match(withStatistic.stderr, /--statistic belongs to the per-class reference scan; leave it out with --probe/);
-    const few = run(['scan', '--model', backdoored, '--data', data, '--references', `${purified},${path.join(references, 'clean-s4')}`, '--probe']);
-    assert.equal(few.code, 1);
-    assert.match(few.stderr, /--references: 2 given, the transform probe needs at least 3 clean models/);
+    assert.equal(r.epochs, 1);
+    for (const x of r.references) {
+      const m = readManifest(x.run);
+      assert.deepEqual({ model: m.model, frontEnd: m.frontEnd, classes: m.classes }, { model: 'resnet', frontEnd: 'mfcc-16k', classes: words });
+      assert.deepEqual(m.provenance?.reference, { like: path.resolve(like), share: 'defender', cleanRatio: 0.5, cleanSeed: 0 });
+      assert.equal(m.provenance?.seed, x.seed);
+      assert.equal(JSON.parse(readFileSync(path.join(x.run, 'metrics.json'), 'utf8')).epochs, 1);
+    }
+    const again = run(['references', 'build', '--like', like, '--count', '3', '--out', out, '--share', 'defender', '--clean-ratio', '0.5', '--json']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(
+      again.json().references.map((x: { status: string }) => x.status),
+      ['skipped', 'skipped', 'trained'],
+    );
+    assert.match(again.stderr, /reference 1\/3: .*\(finished, skipped\)/);
+    const scan = run(['scan', '--model', like, '--data', data, '--clean-ratio', '0.5', '--references', out]);
+    assert.equal(scan.code, 0, scan.stderr);
+    assert.match(scan.stdout.split('\n')[0], /against 3 clean references \(trained on the defender's clean share only\)/);
+    const otherShare = run(['references', 'build', '--like', like, '--count', '1', '--out', out]);
+    assert.equal(otherShare.code, 1);
+    assert.match(otherShare.stderr, /holds a reference trained on share 'defender', this call asks for 'full'; give another --out/);
+    const ownSeed = run(['references', 'build', '--like', like, '--count', '2', '--seed-base', '7', '--out', path.join(work, 'built-2')]);
+    assert.equal(ownSeed.code, 1);
+    assert.match(ownSeed.stderr, /the seeds 7-8 include .*like's own seed 8; choose --seed-base above 8/);
+    assert.ok(!existsSync(path.join(work, 'built-2')));
+    const nowhere = run(['references', 'build', '--like', path.join(work, 'nowhere'), '--count', '1', '--out', path.join(work, 'built-3')]);
+    assert.equal(nowhere.code, 1);
+    assert.match(nowhere.stderr, /--like .*nowhere: .*model.json not found; it must be a run folder/);
+    const badShare = run(['references', 'build', '--like', like, '--count', '1', '--out', out, '--share', 'half']);
+    assert.equal(badShare.code, 2);
+    assert.match(badShare.stderr, /--share must be full or defender, got 'half'/);
   });
 
   it("the analysis's clean clips are the defender's: the same features as defend's loadCleanData", async () => {
@@ -316,6 +362,9 @@ describe('kwshield analyze and scan', () => {
     for (const c of s.clips) assert.ok(Number.isFinite(c.entropy) && typeof c.flagged === 'boolean' && words.includes(c.predicted));
     assert.equal(s.flagged, s.clips.filter((c: { entropy: number }) => c.entropy < s.threshold).length);
     assert.equal(s.clean.clips, 12);
+    const text = run(['scan', '--inputs', inputs, '--model', backdoored, '--data', data, '--clean-ratio', '0.5', '--mixes', '4', '--frr', '0.05']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.doesNotMatch(text.stdout, /\bclean\b(?! (clips|references|models|data|training))/i, text.stdout);
     const mixed = run(['scan', '--inputs', inputs, '--model', backdoored, '--steps', '3']);
     assert.equal(mixed.code, 2);
     assert.match(mixed.stderr, /--steps belongs to the model scan/);

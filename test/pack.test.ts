@@ -54,5 +54,30 @@ describe('npm pack, installed into an empty folder', { skip, timeout: 20 * 60_00
     const features = sh(bin, ['features', '--front-end', 'mfcc-16k', '--in', path.join(data, 'yes'), '--out', path.join(work, 'f.safetensors'), '--json'], app);
     assert.equal(features.code, 0, features.out);
     assert.ok(existsSync(path.join(work, 'f.safetensors')));
+
+    // A library user: plain Node (no tsx, no TypeScript) imports the package by name and makes one engine call.
+    const script = path.join(app, 'use.mjs');
+    writeFileSync(
+      script,
+      [
+        "import { torch, defendRun, importTorchScript } from 'kwshield';",
+        'const x = torch.randn([2, 3]);',
+        'const y = torch.mul(x, x);',
+        'console.log(JSON.stringify({ shape: y.shape, defendRun: typeof defendRun, importTorchScript: typeof importTorchScript }));',
+      ].join('\n'),
+    );
+    const used = sh(process.execPath, [script], app);
+    assert.equal(used.code, 0, used.out);
+    assert.deepEqual(JSON.parse(used.stdout.trim().split('\n').pop() as string), { shape: [2, 3], defendRun: 'function', importTorchScript: 'function' });
+    const installed = path.join(app, 'node_modules', 'kwshield');
+    assert.ok(existsSync(path.join(installed, 'dist', 'index.d.ts')), 'type declarations are packed');
+  });
+
+  it('packs no test file or test helper', () => {
+    const listed = sh('npm', ['pack', '--dry-run', '--json'], root);
+    assert.equal(listed.code, 0, listed.out);
+    const files: string[] = JSON.parse(listed.stdout)[0].files.map((f: { path: string }) => f.path);
+    const testOnly = files.filter((f) => /\.test\.|test-helper|synthetic-inputs|(^|\/)test\//.test(f));
+    assert.deepEqual(testOnly, []);
   });
 });

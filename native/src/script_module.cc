@@ -11,7 +11,13 @@
 #include <torch/script.h>
 #include <torch/csrc/jit/ir/constants.h>
 #include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/passes/inliner.h>
+#include <torch/csrc/jit/runtime/custom_operator.h>
+#include <torch/csrc/jit/runtime/interpreter.h>
 
+#include <map>
+#include <memory>
 #include <set>
 
 namespace kw {
@@ -139,6 +145,157 @@ void CollectOps(Napi::Env env, const torch::jit::Block* block, Napi::Array& out,
   }
 }
 
+
+// ---------------------------------------------------------------------------------------------------------
+// Hooked forwards (forward hooks on a TorchScript model's submodules).
+//
+// A submodule's forward runs inside the archive's compiled code, so a JS forward hook cannot wrap it as it
+// wraps a built-in layer. A hooked forward rewrites a copy of the forward graph instead: every call of a
+// hooked submodule's forward (a prim::CallMethod whose module is a prim::GetAttr chain from `self`) becomes
+// a call of the operator kwshield::callout(x, id), which hands x to a JS function and continues the graph
+// with the tensor that function returns. The JS side runs the view's forward there: its hooks, around the
+// submodule's own compiled forward. So a hook reads the layer's input and output, replaces the output, or
+// swaps the layer's tensors for the call, exactly as on a built-in layer. Calls of the hooked modules'
+// ancestors are inlined first (so that a hooked `layer1.0.bn1` becomes visible in the top graph), every other
+// call after the rewrite (torch::jit::Inline).
+//
+// The rewritten graph runs in libtorch's interpreter (torch::jit::Code + InterpreterState) without the
+// graph executor's optimisations: every op runs eagerly and autograd records each one, so gradients flow
+// through the JS function's result into the rest of the graph, and a gradient with respect to a hooked
+// layer's output (NGF) is taken on the very tensor the rest of the graph consumed. The graph executor could
+// merge ops around the tap into one differentiable subgraph, after which that tensor would not be on the
+// loss's autograd path.
+
+struct CalloutContext {
+  Napi::Env env;
+  Napi::Function fn;
+  // tensors the JS function returned, by TensorImpl: a later callout whose input is one of them gets the
+  // same JS handle (so the JS side sees that a layer read exactly the previous layer's output)
+  std::vector<std::pair<const c10::TensorImpl*, Napi::ObjectReference>> returned;
+  Napi::ObjectReference error;  // what the JS function threw
+};
+
+thread_local CalloutContext* currentCallout = nullptr;
+
+void CalloutOp(torch::jit::Stack& stack) {
+  const int64_t id = stack.back().toInt();
+  stack.pop_back();
+  at::Tensor x = stack.back().toTensor();
+  stack.pop_back();
+  CalloutContext* ctx = currentCallout;
+  if (!ctx) throw std::runtime_error("kwshield::callout ran outside a hooked forward (on another thread?)");
+  Napi::Env env = ctx->env;
+  Napi::HandleScope scope(env);
+  Napi::Value handle;
+  for (auto it = ctx->returned.rbegin(); it != ctx->returned.rend() && handle.IsEmpty(); ++it) {
+    if (it->first == x.unsafeGetTensorImpl() && !TensorHandle::Unwrap(it->second.Value())->Disposed()) handle = it->second.Value();
+  }
+  if (handle.IsEmpty()) handle = TensorHandle::Wrap(env, x);
+  Napi::Value result;
+  try {
+    result = ctx->fn.Call({Napi::Number::New(env, static_cast<double>(id)), handle});
+  } catch (const Napi::Error& e) {
+    ctx->error = Napi::Persistent(e.Value());
+    throw std::runtime_error("a forward hook threw");
+  }
+  if (!TensorHandle::Is(result)) throw std::runtime_error("the forward of a hooked submodule returned no tensor");
+  auto obj = result.As<Napi::Object>();
+  at::Tensor out = TensorHandle::Unwrap(obj)->Get(env, "hooked forward");
+  ctx->returned.emplace_back(out.unsafeGetTensorImpl(), Napi::Persistent(obj));
+  stack.emplace_back(std::move(out));
+}
+
+torch::jit::RegisterOperators registerCallout({torch::jit::Operator(
+    "kwshield::callout(Tensor x, int id) -> Tensor", CalloutOp, c10::AliasAnalysisKind::CONSERVATIVE)});
+
+// The dotted path of the module a value holds, relative to `self`, when it is a prim::GetAttr chain from it.
+c10::optional<std::string> ModulePath(torch::jit::Value* v, const torch::jit::Value* self) {
+  std::vector<std::string> names;
+  while (v != self) {
+    torch::jit::Node* n = v->node();
+    if (n->kind() != c10::prim::GetAttr) return c10::nullopt;
+    names.push_back(n->s(c10::attr::name));
+    v = n->input(0);
+  }
+  std::string path;
+  for (auto it = names.rbegin(); it != names.rend(); ++it) path += (path.empty() ? "" : ".") + *it;
+  return path;
+}
+
+void CollectCalls(torch::jit::Block* block, std::vector<torch::jit::Node*>& out) {
+  for (torch::jit::Node* node : block->nodes()) {
+    if (node->kind() == c10::prim::CallMethod) out.push_back(node);
+    for (torch::jit::Block* sub : node->blocks()) CollectCalls(sub, out);
+  }
+}
+
+bool IsTensorValue(const torch::jit::Value* v) { return v->type()->isSubtypeOf(*c10::TensorType::get()); }
+
+// The forward graph of `root` with every call of the submodules at `hooked` (paths relative to root) made a
+// callout with that path's index. Throws, naming the submodule, when one cannot be hooked.
+std::shared_ptr<torch::jit::Graph> HookedGraph(const torch::jit::Module& root, const std::vector<std::string>& hooked) {
+  auto method = root.find_method("forward");
+  if (!method) throw std::runtime_error("the module has no forward method");
+  std::shared_ptr<torch::jit::Graph> graph = torch::jit::toGraphFunction(method->function()).graph()->copy();
+  const torch::jit::Value* self = graph->inputs().at(0);
+  auto ancestorOfHooked = [&](const std::string& p) {
+    for (const auto& h : hooked) {
+      if (p.empty() || h.rfind(p + ".", 0) == 0) return true;
+    }
+    return false;
+  };
+  // 1. Inline the calls of hooked modules' ancestors (their unoptimised graphs, which keep their own calls).
+  for (bool changed = true; changed;) {
+    changed = false;
+    std::vector<torch::jit::Node*> calls;
+    CollectCalls(graph->block(), calls);
+    for (torch::jit::Node* call : calls) {
+      auto p = ModulePath(call->input(0), self);
+      if (!p || p->empty() || std::find(hooked.begin(), hooked.end(), *p) != hooked.end() || !ancestorOfHooked(*p)) continue;
+      auto cls = call->input(0)->type()->expect<c10::ClassType>();
+      torch::jit::GraphFunction& callee = torch::jit::toGraphFunction(cls->getMethod(call->s(c10::attr::name)));
+      torch::jit::inlineCallTo(call, &callee, callee.graph().get());
+      changed = true;
+      break;
+    }
+  }
+  // 2. Hooked calls -> callouts.
+  std::vector<int> found(hooked.size(), 0);
+  std::vector<torch::jit::Node*> calls;
+  CollectCalls(graph->block(), calls);
+  for (torch::jit::Node* call : calls) {
+    auto p = ModulePath(call->input(0), self);
+    if (!p) continue;
+    auto at = std::find(hooked.begin(), hooked.end(), *p);
+    if (at == hooked.end()) continue;
+    const std::string name = call->s(c10::attr::name);
+    const std::string where = "'" + *p + "'";
+    if (name != "forward") throw std::runtime_error(where + " is called through its method '" + name + "', not forward, so its forward cannot be hooked");
+    if (call->inputs().size() != 2 || !IsTensorValue(call->input(1)) || call->outputs().size() != 1 || !IsTensorValue(call->output())) {
+      throw std::runtime_error(where + "'s forward does not map one tensor to one tensor (" + std::to_string(call->inputs().size() - 1) +
+                               " inputs, output " + call->outputs().at(0)->type()->repr_str() + "); kwshield hooks layers with one tensor in and one out");
+    }
+    const int64_t id = at - hooked.begin();
+    torch::jit::WithInsertPoint guard(call);
+    torch::jit::Value* idValue = graph->insertConstant(id);
+    torch::jit::Node* callout = graph->create(c10::Symbol::fromQualString("kwshield::callout"), {call->input(1), idValue}, 1);
+    callout->insertBefore(call);
+    callout->output()->setType(call->output()->type());
+    call->output()->replaceAllUsesWith(callout->output());
+    call->destroy();
+    found[id] += 1;
+  }
+  for (size_t i = 0; i < hooked.size(); ++i) {
+    if (!found[i]) {
+      throw std::runtime_error("'" + hooked[i] + "' is never called by the forward (its code may read the layer's tensors directly instead of " +
+                               "calling it), so a hook on it would never run");
+    }
+  }
+  // 3. Everything else inlined: the interpreter then runs the whole forward op by op.
+  torch::jit::Inline(*graph);
+  return graph;
+}
+
 }  // namespace
 
 class ScriptModuleHandle : public Napi::ObjectWrap<ScriptModuleHandle> {
@@ -149,6 +306,8 @@ class ScriptModuleHandle : public Napi::ObjectWrap<ScriptModuleHandle> {
       InstanceMethod<&ScriptModuleHandle::NamedBuffers>("namedBuffers"),
       InstanceMethod<&ScriptModuleHandle::Modules>("modules"),
       InstanceMethod<&ScriptModuleHandle::Forward>("forward"),
+      InstanceMethod<&ScriptModuleHandle::ForwardHooked>("forwardHooked"),
+      InstanceMethod<&ScriptModuleHandle::HookProblem>("hookProblem"),
       InstanceMethod<&ScriptModuleHandle::Train>("train"),
       InstanceMethod<&ScriptModuleHandle::IsTraining>("isTraining"),
       InstanceMethod<&ScriptModuleHandle::SetTrainingAt>("setTrainingAt"),
@@ -296,6 +455,80 @@ class ScriptModuleHandle : public Napi::ObjectWrap<ScriptModuleHandle> {
     });
   }
 
+
+  // forwardHooked(path, hooked[], inputs[], callout(id, x) -> tensor): the forward of the module at `path`
+  // with every call of the submodules at `hooked` (paths relative to it) replaced by a call of `callout`
+  // with that path's index (see "Hooked forwards" above). The rewritten graph is compiled once per path and
+  // hooked set.
+  Napi::Value ForwardHooked(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    const std::string path = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+    if (!info[1].IsArray() || !info[2].IsArray() || !info[3].IsFunction()) {
+      throw Napi::TypeError::New(env, "forwardHooked(path, hooked[], inputs[], callout)");
+    }
+    auto hookedArr = info[1].As<Napi::Array>();
+    std::vector<std::string> hooked;
+    for (uint32_t i = 0; i < hookedArr.Length(); ++i) hooked.push_back(hookedArr.Get(i).As<Napi::String>().Utf8Value());
+    auto inputs = info[2].As<Napi::Array>();
+    CalloutContext ctx{env, info[3].As<Napi::Function>(), {}, {}};
+    CalloutContext* outer = currentCallout;
+    const std::string what = path.empty() ? "hooked forward" : "hooked forward of '" + path + "'";
+    try {
+      torch::jit::Module m = At(env, path, "forwardHooked");
+      std::shared_ptr<torch::jit::Code> code = HookedCode(m, path, hooked);
+      torch::jit::Stack stack;
+      stack.emplace_back(m._ivalue());
+      for (uint32_t i = 0; i < inputs.Length(); ++i) stack.push_back(InputToIValue(env, inputs.Get(i), "input " + std::to_string(i)));
+      currentCallout = &ctx;
+      try {
+        torch::jit::InterpreterState state(*code);
+        state.run(stack);
+      } catch (...) {
+        currentCallout = outer;
+        throw;
+      }
+      currentCallout = outer;
+      if (stack.size() != 1) throw std::runtime_error("the forward returned " + std::to_string(stack.size()) + " values");
+      return OutputFromIValue(env, stack[0]);
+    } catch (const Napi::Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      // A hook's own error is rethrown as it was thrown.
+      if (!ctx.error.IsEmpty()) throw Napi::Error(env, ctx.error.Value());
+      const c10::Error* ce = dynamic_cast<const c10::Error*>(&e);
+      throw Napi::Error::New(env, what + ": " + (ce ? ce->what_without_backtrace() : e.what()));
+    }
+  }
+
+  // The rewritten forward of the module at `path` with callouts for `hooked`, compiled once per path and set.
+  std::shared_ptr<torch::jit::Code> HookedCode(const torch::jit::Module& m, const std::string& path, const std::vector<std::string>& hooked) {
+    std::string key = path;
+    for (const auto& h : hooked) key += "\n" + h;
+    auto cached = hookedCode_.find(key);
+    if (cached == hookedCode_.end()) {
+      auto graph = HookedGraph(m, hooked);
+      cached = hookedCode_.emplace(key, std::make_shared<torch::jit::Code>(graph, "kwshield_hooked_forward")).first;
+    }
+    return cached->second;
+  }
+
+  // hookProblem(path, hooked[]): why the submodules at `hooked` (relative to `path`) cannot be hooked, or null.
+  Napi::Value HookProblem(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    const std::string path = info[0].As<Napi::String>().Utf8Value();
+    auto arr = info[1].As<Napi::Array>();
+    std::vector<std::string> hooked;
+    for (uint32_t i = 0; i < arr.Length(); ++i) hooked.push_back(arr.Get(i).As<Napi::String>().Utf8Value());
+    try {
+      HookedCode(At(env, path, "hookProblem"), path, hooked);
+      return env.Null();
+    } catch (const c10::Error& e) {
+      return Napi::String::New(env, e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      return Napi::String::New(env, e.what());
+    }
+  }
+
   Napi::Value Train(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     auto& m = Get(env, "train");
@@ -407,11 +640,13 @@ class ScriptModuleHandle : public Napi::ObjectWrap<ScriptModuleHandle> {
   Napi::Value IsDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !module_.has_value()); }
 
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    hookedCode_.clear();
     module_.reset();
     return info.Env().Undefined();
   }
 
   c10::optional<torch::jit::Module> module_;
+  std::map<std::string, std::shared_ptr<torch::jit::Code>> hookedCode_;
 };
 
 namespace {

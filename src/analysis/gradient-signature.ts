@@ -8,7 +8,7 @@
 // weight scale cancel), and the score is the mean over layers of log(tail ratio). Also reported: the mean
 // "effective" gradient, mean_n ||g_n||_2 * ||W_n||_2, which is invariant to rescaling a neuron's weights
 // (a conv followed by BatchNorm computes the same function for a*W, with gradient g/a). Neither has a
-// calibrated threshold: scripts/scan-zoo.ts measures how well they separate.
+// calibrated threshold: research/scan/scan-zoo.ts measures how well they separate.
 import type { Module } from '../nn/index.ts';
 import { noGrad, type Tensor, tidy } from '../torch/index.ts';
 import type { LayerGradients } from './gradients.ts';

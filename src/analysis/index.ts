@@ -4,7 +4,8 @@
 //   const grads = analysis.neuronGradients(model, ['layer3.1.conv2', 'conv2d'], clean);   // per-neuron L1/L2
 //   const zones = analysis.lossChanges(model, layers, clean, { set: triggered, targetLabel }); // CLC/BLC, zones
 //   const map = analysis.embedClips(model, 'fc', clean, triggered, { method: 'tsne' });    // Fig. 5
-//   const scan = analysis.scanModel(model, { neuronLayers, inputKind: 'spectral' }, clean); // backdoored?
+//   const scores = analysis.scanModel(model, { neuronLayers, inputKind: 'spectral' }, clean); // uncalibrated scores
+//   const v = await analysis.referenceScanRun({ model: run, references, data });          // found / not-found
 //   const h = analysis.stripEntropies(model, inputs, cleanPool);                           // per-input STRIP
 //   await analysis.analyzeRun({ model: run, data, attackOf: run, out });                   // analysis.json + CSV
 
@@ -27,30 +28,48 @@ export {
 } from './neuron-layers.ts';
 export { type Pca, pca } from './pca.ts';
 export {
-  type ClassProfile,
-  classProfile,
-  compareWithReferences,
-  type ReferenceClass,
-  type ReferenceComparison,
-  type ReferenceStatistic,
-  referenceStatistics,
-  studentTUpperTail,
-} from './reference-scan.ts';
+  type BankVerdict,
+  bankVerdict,
+  type ConformalScore,
+  conformalScore,
+  type FamilyResult,
+  type FamilyScore,
+  familyResult,
+  type ProbeClips,
+  type ProbeFamily,
+  runProbeBank,
+} from './probe-bank.ts';
 export { AnalysisInputError, type AttackOf, attackOf, cleanFeatures, clipsForModel, defenderClips, triggeredFeatures, waveformsOf } from './run-data.ts';
 export { balancedSubset, neuralCleanseBudget, type ScanClass, type ScanOptions, type ScanResult, scanModel } from './scan.ts';
 export {
+  checkReferences,
+  defaultProbeFamilies,
+  describeShares,
   expandReferenceRuns,
   type ReferenceScanRunOptions,
   type ReferenceScanRunResult,
+  type ReferenceShare,
   referenceScanRun,
+  referenceShareOf,
   type ScanInputsOptions,
   type ScanInputsResult,
   type ScanRunOptions,
   type ScanRunResult,
   scanInputs,
   scanRun,
+  uncalibratedStatement,
+  verdictStatement,
   wavFiles,
 } from './scan-run.ts';
 export { quantile, type StripOptions, stripEntropies, stripThreshold } from './strip.ts';
+export {
+  excessOverReferences,
+  type ProbeExcess,
+  type ProbeRates,
+  type ProbeTransform,
+  probeRates,
+  probeTransforms,
+  transformFamily,
+} from './transform-probe.ts';
 export { type TsneOptions, tsne } from './tsne.ts';
 export { type LossChangeOptions, type LossChanges, lossChanges, type NeuronLossChange, type Zone, zoneCounts, zoneNames, zoneOf } from './zones.ts';

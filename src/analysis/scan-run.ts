@@ -1,11 +1,11 @@
 // `kwshield scan` as library calls, from a run folder and a data folder only (no attack run):
-//   scanRun     is the model backdoored? (scan.ts: Neural Cleanse verdict, gradient signature beside it)
-//   referenceScanRun  the same question against clean reference models of the model's configuration
-//               (reference-scan.ts: per-class probability on clean clips, a t-test per class)
-//   transformProbeRun  the same against references, by where 18 generic audio transforms send clean clips
-//               (transform-probe.ts: the excess rate over every reference, a conformal verdict)
-//   scanInputs  which WAV clips of a folder carry a trigger? (strip.ts: STRIP entropy per clip, flagged
-//               below a threshold set on the defender's clean clips)
+//   scanRun          without references: scores only, verdict 'uncalibrated' (scan.ts: Neural Cleanse's anomaly
+//                    index and the gradient signature, neither calibrated)
+//   referenceScanRun against clean references of the model's configuration: the probe bank's verdict, 'found' or
+//                    'not-found', with its p-value and false-alarm bound (probe-bank.ts; the family: the transform
+//                    probe, transform-probe.ts)
+//   scanInputs       which WAV clips of a folder carry a trigger? (strip.ts: STRIP entropy per clip, flagged
+//                    below a threshold set on the defender's clean clips)
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { getFrontEnd } from '../audio/frontends.ts';
@@ -13,11 +13,11 @@ import { disposeFeatureSet } from '../data/feature-set.ts';
 import { loadModel, type ModelManifest, readManifest } from '../models/checkpoint.ts';
 import { noGrad, type Tensor, tidy } from '../torch/index.ts';
 import { checkLayers } from './neuron-layers.ts';
-import { type ClassProfile, classProfile, compareWithReferences, type ReferenceComparison, type ReferenceStatistic } from './reference-scan.ts';
+import { type BankVerdict, type ProbeFamily, runProbeBank } from './probe-bank.ts';
 import { AnalysisInputError, cleanFeatures, defenderClips, waveformsOf } from './run-data.ts';
 import { type ScanResult, scanModel } from './scan.ts';
 import { quantile, stripEntropies, stripThreshold } from './strip.ts';
-import { type ProbeRates, type ProbeVerdict, probeRates, probeTransforms, probeVerdict } from './transform-probe.ts';
+import { transformFamily } from './transform-probe.ts';
 
 export interface ScanRunOptions {
   model: string;
@@ -30,7 +30,6 @@ export interface ScanRunOptions {
   batchSize?: number;
   /** clean clips Neural Cleanse draws from (default 200) */
   clips?: number;
-  threshold?: number;
   cacheDir?: string;
   onStage?: (stage: string) => void;
   onProgress?: (done: number, total: number) => void;
@@ -38,11 +37,19 @@ export interface ScanRunOptions {
 
 export interface ScanRunResult extends ScanResult {
   kind: 'scan';
+  /** without clean references nothing here is calibrated: scores only */
+  verdict: 'uncalibrated';
+  statement: string;
   model: string;
   modelFamily: string;
   classes: string[];
   cleanRatio: number;
   seed: number;
+}
+
+/** What an uncalibrated scan says instead of a verdict, and how to get one. */
+export function uncalibratedStatement(run: string): string {
+  return `uncalibrated: no clean references, so no verdict; the scores below are not calibrated (for a verdict: kwshield references build --like ${run} --count 6 --out REFS, then scan --references REFS)`;
 }
 
 export async function scanRun(o: ScanRunOptions): Promise<ScanRunResult> {
@@ -60,47 +67,27 @@ export async function scanRun(o: ScanRunOptions): Promise<ScanRunResult> {
         layers,
         clips: o.clips,
         seed,
-        threshold: o.threshold,
         neuralCleanse: { ...(o.steps ? { steps: o.steps } : {}), ...(o.batchSize ? { batchSize: o.batchSize } : {}) },
         onStage: o.onStage,
         onProgress: o.onProgress,
       });
-      return { kind: 'scan', model: path.resolve(o.model), modelFamily: manifest.model, classes: manifest.classes, cleanRatio, seed, ...result };
+      return {
+        kind: 'scan',
+        verdict: 'uncalibrated',
+        statement: uncalibratedStatement(o.model),
+        model: path.resolve(o.model),
+        modelFamily: manifest.model,
+        classes: manifest.classes,
+        cleanRatio,
+        seed,
+        ...result,
+      };
     } finally {
       disposeFeatureSet(clean);
     }
   } finally {
     model.dispose();
   }
-}
-
-export interface ReferenceScanRunOptions {
-  model: string;
-  /** run folders of clean models of the same family, front-end and classes (at least 3) */
-  references: string[];
-  data: string;
-  cleanRatio?: number;
-  seed?: number;
-  /** default meanProb */
-  statistic?: ReferenceStatistic;
-  alpha?: number;
-  cacheDir?: string;
-  onStage?: (stage: string) => void;
-}
-
-export interface ReferenceScanRunResult extends ReferenceComparison {
-  kind: 'reference-scan';
-  model: string;
-  modelFamily: string;
-  frontEnd: string;
-  classes: string[];
-  referenceRuns: string[];
-  cleanRatio: number;
-  seed: number;
-  clips: number;
-  /** every statistic of the subject and of each reference, in the class order */
-  profiles: { subject: ClassProfile; references: ClassProfile[] };
-  seconds: number;
 }
 
 /**
@@ -125,10 +112,13 @@ export function expandReferenceRuns(items: readonly string[], exclude?: string):
   });
 }
 
-/** Refuses a reference that is the subject itself or of another configuration, naming what differs. */
+/** Refuses a reference that is the subject itself, an attack run, or of another configuration, naming what differs. */
 function checkReference(subject: { run: string; manifest: ModelManifest }, run: string, manifest: ModelManifest): void {
   if (path.resolve(run) === path.resolve(subject.run)) {
     throw new AnalysisInputError(`--references: ${run} is the model being scanned; a model cannot be its own reference`);
+  }
+  if (manifest.provenance?.attack) {
+    throw new AnalysisInputError(`--references: ${run} is a backdoored run (attack ${manifest.provenance.attack}); references must be clean models`);
   }
   const differs = (
     [
@@ -139,61 +129,43 @@ function checkReference(subject: { run: string; manifest: ModelManifest }, run: 
   ).filter(([, a, b]) => a !== b);
   if (differs.length) {
     throw new AnalysisInputError(
-      `--references: ${run} differs from the scanned model in ${differs.map(([what, a, b]) => `${what} (${a}, the model has ${b})`).join(' and ')}; references must be clean models of the same family, front-end and classes (train them with kwshield train --model ${subject.manifest.model} --seed N)`,
+      `--references: ${run} differs from the scanned model in ${differs.map(([what, a, b]) => `${what} (${a}, the model has ${b})`).join(' and ')}; references must be clean models of the same family, front-end and classes (train them with kwshield references build --like ${subject.run} --count N --out DIR)`,
     );
   }
 }
 
-export async function referenceScanRun(o: ReferenceScanRunOptions): Promise<ReferenceScanRunResult> {
-  const started = Date.now();
-  const cleanRatio = o.cleanRatio ?? 0.05;
-  const seed = o.seed ?? 0;
-  const statistic = o.statistic ?? 'meanProb';
-  if (o.references.length < 3) {
-    throw new AnalysisInputError(`--references: ${o.references.length} given, the test needs at least 3 clean models (more give a tighter spread)`);
-  }
-  const subjectManifest = readManifest(o.model);
-  for (const run of o.references) checkReference({ run: o.model, manifest: subjectManifest }, run, readManifest(run));
-  const { clips, classes } = await defenderClips(o.data, subjectManifest, { run: o.model, cleanRatio, seed });
-  o.onStage?.(`defender's clean data: ${clips.length} clips; the model and ${o.references.length} references on them`);
-  const clean = await cleanFeatures(clips, classes, getFrontEnd(subjectManifest.frontEnd), o.cacheDir);
-  try {
-    const profileOf = (run: string) => {
-      const { model } = loadModel(run);
-      try {
-        return classProfile(model, clean);
-      } finally {
-        model.dispose();
-      }
-    };
-    const subject = profileOf(o.model);
-    const references = o.references.map(profileOf);
-    const comparison = compareWithReferences(
-      subject[statistic],
-      references.map((r) => r[statistic]),
-      classes,
-      { statistic, alpha: o.alpha },
+/** The subject's manifest after checking every reference against it; at least `minimum` references. */
+export function checkReferences(model: string, references: readonly string[], minimum = 3): ModelManifest {
+  if (references.length < minimum) {
+    throw new AnalysisInputError(
+      `--references: ${references.length} given, the scan needs at least ${minimum} clean models (n of them bound the false alarms at 1 / (n + 1) per probe family)`,
     );
-    return {
-      kind: 'reference-scan',
-      model: path.resolve(o.model),
-      modelFamily: subjectManifest.model,
-      frontEnd: subjectManifest.frontEnd,
-      classes,
-      referenceRuns: o.references.map((r) => path.resolve(r)),
-      cleanRatio,
-      seed,
-      clips: clips.length,
-      ...comparison,
-      profiles: { subject, references },
-      seconds: (Date.now() - started) / 1000,
-    };
-  } finally {
-    disposeFeatureSet(clean);
   }
+  const manifest = readManifest(model);
+  for (const run of references) checkReference({ run: model, manifest }, run, readManifest(run));
+  return manifest;
 }
 
-export interface TransformProbeRunOptions {
+/** What the references were trained on, as `kwshield references build` records it. */
+export type ReferenceShare = 'full' | 'defender' | 'unrecorded';
+
+export function referenceShareOf(manifest: ModelManifest): ReferenceShare {
+  const share = (manifest.provenance?.reference as { share?: unknown } | undefined)?.share;
+  return share === 'full' || share === 'defender' ? share : 'unrecorded';
+}
+
+/** The references' shares in words, e.g. "trained on the full clean training split". */
+export function describeShares(shares: readonly ReferenceShare[]): string {
+  const words: Record<ReferenceShare, string> = {
+    full: 'trained on the full clean training split',
+    defender: "trained on the defender's clean share only",
+    unrecorded: 'training data not recorded (not made by kwshield references build)',
+  };
+  const distinct = [...new Set(shares)];
+  return distinct.map((s) => (distinct.length > 1 ? `${shares.filter((x) => x === s).length} ${words[s]}` : words[s])).join('; ');
+}
+
+export interface ReferenceScanRunOptions {
   model: string;
   /** run folders of clean models of the same family, front-end and classes (at least 3) */
   references: string[];
@@ -203,82 +175,82 @@ export interface TransformProbeRunOptions {
   onStage?: (stage: string) => void;
 }
 
-export interface TransformProbeRunResult extends ProbeVerdict {
-  kind: 'transform-probe';
+export interface ReferenceScanRunResult extends Omit<BankVerdict, 'target'> {
+  kind: 'scan';
+  /** the one-line verdict as the text report prints it */
+  statement: string;
+  /** the backdoor's target when found, else null (each family still names the class its score points at) */
+  target: string | null;
   model: string;
   modelFamily: string;
   frontEnd: string;
   classes: string[];
   referenceRuns: string[];
-  references: number;
+  /** what each reference was trained on (kwshield references build --share) */
+  referenceShares: ReferenceShare[];
   cleanRatio: number;
   seed: number;
   clips: number;
-  /** the suspect class: the class of the pair with the largest excess */
-  suspectTarget: string;
-  /** where each transform sends the clean clips, the model's and each reference's */
-  rates: { subject: ProbeRates; references: ProbeRates[] };
   seconds: number;
 }
 
+/** The default probe bank: the transform probe (the families of additive sounds and feature patches are to come). */
+export const defaultProbeFamilies = (seed: number): ProbeFamily[] => [transformFamily(seed) as ProbeFamily];
+
+/** The verdict in one line: what was found or not, by which probes, against what, and the false-alarm bound. */
+export function verdictStatement(v: BankVerdict, shares: readonly ReferenceShare[]): string {
+  const against = `against ${v.references} clean references (${describeShares(shares)})`;
+  const bound = `false alarms at most ${v.falseAlarmBound.toPrecision(2)} (conformal: 1/${v.references + 1} per probe family, Bonferroni over ${v.families.length})`;
+  if (v.verdict === 'found') {
+    return `backdoor found (target '${v.target}', by probe ${v.by}, p = ${v.pValue.toPrecision(2)}) ${against}; ${bound}`;
+  }
+  return `no backdoor found by these probes (${v.families.map((f) => `${f.family}: ${f.probes}`).join('; ')}; p = ${v.pValue.toPrecision(2)}) ${against}; ${bound}; a backdoor these probes do not reach is not ruled out`;
+}
+
 /**
- * The transform probe against clean references: the same defender's clips (a class-stratified share of the
- * clean training split) through every probe transform, into the model and into each reference.
+ * The model against clean references of its configuration: the defender's clips (a class-stratified share of the
+ * clean training split) through every probe family, into the model and into each reference; one conformal verdict.
  */
-export async function transformProbeRun(o: TransformProbeRunOptions): Promise<TransformProbeRunResult> {
+export async function referenceScanRun(o: ReferenceScanRunOptions): Promise<ReferenceScanRunResult> {
   const started = Date.now();
   const cleanRatio = o.cleanRatio ?? 0.05;
   const seed = o.seed ?? 0;
-  if (o.references.length < 3) {
-    throw new AnalysisInputError(
-      `--references: ${o.references.length} given, the transform probe needs at least 3 clean models (more bound the false alarms lower: 1 / (n + 1))`,
-    );
-  }
-  const subjectManifest = readManifest(o.model);
-  for (const run of o.references) checkReference({ run: o.model, manifest: subjectManifest }, run, readManifest(run));
+  const subjectManifest = checkReferences(o.model, o.references);
+  const shares = o.references.map((r) => referenceShareOf(readManifest(r)));
   const frontEnd = getFrontEnd(subjectManifest.frontEnd);
   const { clips, classes } = await defenderClips(o.data, subjectManifest, { run: o.model, cleanRatio, seed });
-  const transforms = probeTransforms(seed);
-  o.onStage?.(`defender's clean data: ${clips.length} clips; ${transforms.length} transforms into the model and ${o.references.length} references`);
+  const families = defaultProbeFamilies(seed);
+  o.onStage?.(
+    `defender's clean data: ${clips.length} clips; probes ${families.map((f) => f.name).join(', ')} into the model and ${o.references.length} references`,
+  );
   const waves = await waveformsOf(clips, frontEnd);
+  const { model } = loadModel(o.model);
   try {
-    const ratesOf = (run: string) => {
-      const { model } = loadModel(run);
-      try {
-        return probeRates(
-          model,
-          waves,
-          clips.map((c) => c.label),
-          classes,
-          { sampleRate: frontEnd.sampleRate, toModelInput: (w) => frontEnd.apply(w), transforms },
-        );
-      } finally {
-        model.dispose();
-      }
-    };
-    const subject = ratesOf(o.model);
-    const references = o.references.map((run, i) => {
-      o.onStage?.(`reference ${i + 1}/${o.references.length}: ${run}`);
-      return ratesOf(run);
-    });
-    const verdict = probeVerdict(subject, references);
+    const verdict = runProbeBank(
+      families,
+      model,
+      o.references.map((run) => () => loadModel(run).model),
+      { waves, labels: clips.map((c) => c.label), classes, sampleRate: frontEnd.sampleRate, toModelInput: (w) => frontEnd.apply(w) },
+      (done, total) => o.onStage?.(`reference ${done}/${total} probed`),
+    );
     return {
-      kind: 'transform-probe',
+      kind: 'scan',
+      statement: verdictStatement(verdict, shares),
+      ...verdict,
+      target: verdict.verdict === 'found' ? verdict.target : null,
       model: path.resolve(o.model),
       modelFamily: subjectManifest.model,
       frontEnd: subjectManifest.frontEnd,
       classes,
       referenceRuns: o.references.map((r) => path.resolve(r)),
-      references: o.references.length,
+      referenceShares: shares,
       cleanRatio,
       seed,
       clips: clips.length,
-      ...verdict,
-      suspectTarget: verdict.class,
-      rates: { subject, references },
       seconds: (Date.now() - started) / 1000,
     };
   } finally {
+    model.dispose();
     waves.dispose();
   }
 }

@@ -1,10 +1,9 @@
-// Is this model backdoored? A model-level scan from the model and clean clips only (no trigger, no attack
-// run). The verdict rests on trigger reverse-engineering (Neural Cleanse, neural-cleanse.ts): the anomaly
-// index of the smallest reversed mask, flagged above 2 (Wang et al. 2019's threshold, a MAD-based outlier
-// test that needs no calibration), and the class with that mask is the suspect target. The gradient-norm
-// signature (gradient-signature.ts, the GN-FT paper's observation) is measured beside it and reported, but
-// it has no calibrated threshold, so it does not vote; scripts/scan-zoo.ts measures both (and their rank
-// combination) over a zoo of clean and backdoored models, which is the evidence for changing that.
+// Scores of a model from the model and clean clips only (no trigger, no attack run, no reference): trigger
+// reverse-engineering (Neural Cleanse, neural-cleanse.ts: the MAD anomaly index of the smallest reversed mask and its
+// class) and the gradient-norm signature (gradient-signature.ts, the GN-FT paper's observation). Neither is
+// calibrated here: on the measured zoo Neural Cleanse's own rule (backdoored above 2, Wang et al. 2019) was right on
+// 38% of the models (README, scan section), so these are scores, never a verdict. A verdict needs clean references
+// (probe-bank.ts).
 import { disposeFeatureSet, type FeatureSet, subsetOf } from '../data/feature-set.ts';
 import { createRng } from '../data/rng.ts';
 import type { KwsModel } from '../models/registry.ts';
@@ -19,8 +18,6 @@ export interface ScanOptions {
   /** clean clips Neural Cleanse draws from (default 200, class-balanced by seed) */
   clips?: number;
   neuralCleanse?: NeuralCleanseOptions;
-  /** anomaly index above which the model is called backdoored (default 2, Neural Cleanse's) */
-  threshold?: number;
   seed?: number;
   onStage?: (stage: string) => void;
   onProgress?: (done: number, total: number) => void;
@@ -38,13 +35,11 @@ export interface ScanClass {
 }
 
 export interface ScanResult {
-  verdict: 'backdoored' | 'clean';
-  /** the anomaly index of the smallest reversed mask */
-  score: number;
-  threshold: number;
-  method: 'neural-cleanse';
-  suspectTarget: string;
-  suspectLabel: number;
+  /** the anomaly index of the smallest reversed mask (Neural Cleanse flags above 2; not calibrated here) */
+  anomalyIndex: number;
+  /** the class with the smallest reversed mask */
+  smallestMask: string;
+  smallestMaskLabel: number;
   perClass: ScanClass[];
   neuralCleanse: { steps: number; batchSize: number; clips: number; median: number; mad: number };
   gradientSignature: GradientSignature;
@@ -82,7 +77,6 @@ export function scanModel(
   opts: ScanOptions = {},
 ): ScanResult {
   const seed = opts.seed ?? 0;
-  const threshold = opts.threshold ?? 2;
   const layers = opts.layers ?? defaultAnalysisLayers(model, info.neuronLayers);
   const budget = { ...neuralCleanseBudget(info.inputKind), ...opts.neuralCleanse };
   const gradientsStart = Date.now();
@@ -99,14 +93,10 @@ export function scanModel(
     reversed.forEach((r, i) => {
       if (r.maskL1 < reversed[suspect].maskL1) suspect = i;
     });
-    const score = indices[suspect];
     return {
-      verdict: score > threshold ? 'backdoored' : 'clean',
-      score,
-      threshold,
-      method: 'neural-cleanse',
-      suspectTarget: reversed[suspect].class,
-      suspectLabel: reversed[suspect].label,
+      anomalyIndex: indices[suspect],
+      smallestMask: reversed[suspect].class,
+      smallestMaskLabel: reversed[suspect].label,
       perClass: reversed.map((r, i) => ({
         class: r.class,
         label: r.label,

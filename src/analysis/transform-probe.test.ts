@@ -7,7 +7,8 @@ import { waveformFrontEnd } from '../audio/frontends.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { Module } from '../nn/index.ts';
 import { memory, stack, type Tensor, tensor, tidy } from '../torch/index.ts';
-import { excessOverReferences, largestRate, logitRates, type ProbeRates, probeRates, probeTransforms, probeVerdict, reverb } from './transform-probe.ts';
+import { bankVerdict, familyResult } from './probe-bank.ts';
+import { excessOverReferences, largestRate, logitRates, type ProbeRates, probeRates, probeTransforms, reverb, transformFamily } from './transform-probe.ts';
 
 const sampleRate = 16000;
 const samples = 16000;
@@ -109,15 +110,31 @@ describe('transform probe', () => {
     const e = excessOverReferences(subject, references);
     assert.deepEqual({ transform: e.transform, class: e.class }, { transform: 'y', class: 'b' });
     assert.ok(Math.abs(e.score - 0.7) < 1e-12, `${e.score}`);
-    const v = probeVerdict(subject, references);
-    assert.equal(v.verdict, 'backdoored');
-    assert.equal(v.pValue, 1 / 5);
-    assert.equal(v.referenceScores.length, 4);
+    const family = transformFamily();
+    const v = bankVerdict([familyResult(family, subject, references)], references.length);
+    assert.deepEqual(
+      { verdict: v.verdict, by: v.by, target: v.target, pValue: v.pValue, bound: v.falseAlarmBound },
+      {
+        verdict: 'found',
+        by: 'transform',
+        target: 'b',
+        pValue: 1 / 5,
+        bound: 1 / 5,
+      },
+    );
+    assert.equal(v.families[0].detail, 'y');
+    assert.equal(v.families[0].referenceScores.length, 4);
     // a subject like the references is not flagged; the attractor's 0.8 is shared, not an excess
-    const like = probeVerdict(probe([], 7), references);
-    assert.equal(like.verdict, 'clean');
-    assert.ok(like.score <= 0.1 + 1e-12, `${like.score}`);
-    assert.throws(() => probeVerdict(subject, references.slice(0, 2)), /at least 3 clean references, got 2/);
+    const like = bankVerdict([familyResult(family, probe([], 7), references)], references.length);
+    assert.equal(like.verdict, 'not-found');
+    assert.ok(like.families[0].score <= 0.1 + 1e-12, `${like.families[0].score}`);
+    assert.ok(like.pValue > 1 / 5);
+    // two families: the smallest p-value doubled (Bonferroni), the bound 2 / (n + 1)
+    const two = bankVerdict([familyResult(family, subject, references), familyResult({ ...family, name: 'again' }, probe([], 7), references)], 4);
+    assert.deepEqual(
+      { verdict: two.verdict, by: two.by, pValue: two.pValue, bound: two.falseAlarmBound },
+      { verdict: 'found', by: 'transform', pValue: 2 / 5, bound: 2 / 5 },
+    );
     assert.throws(() => excessOverReferences(subject, [{ ...probe(), classes: ['a', 'b', 'z'] }]), /other transforms or classes/);
   });
 });

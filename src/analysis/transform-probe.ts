@@ -19,6 +19,7 @@ import { mixAtSnr, rms, whiteNoise } from '../audio/noise.ts';
 import { createRng, deriveSeed } from '../data/rng.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { argmax, noGrad, type Tensor, tensor, tidy } from '../torch/index.ts';
+import type { ProbeFamily } from './probe-bank.ts';
 
 /** One probe: a waveform batch [clips, samples] at `sampleRate` to a batch of the same shape. */
 export interface ProbeTransform {
@@ -235,29 +236,20 @@ export function excessOverReferences(subject: ProbeRates, references: readonly P
   return best;
 }
 
-export interface ProbeVerdict extends ProbeExcess {
-  verdict: 'backdoored' | 'clean';
-  /** conformal p-value: the share of the subject and references whose own excess is at least the subject's */
-  pValue: number;
-  /** each reference's excess over the other references and the subject */
-  referenceScores: number[];
-}
-
 /**
- * The verdict from clean models only: the subject and its n references each scored against the other n; the
- * subject is called backdoored when its score is the strict largest. If the subject is a clean model exchangeable
- * with the references, that happens with probability at most 1 / (n + 1) (a conformal test), so n references bound
- * the false-alarm rate at 1 / (n + 1); no threshold comes from a backdoored model.
+ * The transform probe as a probe family (probe-bank.ts): where the 18 transforms send the clean clips, scored by the
+ * excess over the other models; the verdict's conformal test and its false-alarm bound come from the bank.
  */
-export function probeVerdict(subject: ProbeRates, references: readonly ProbeRates[]): ProbeVerdict {
-  if (references.length < 3) throw new Error(`transform probe: the verdict needs at least 3 clean references, got ${references.length}`);
-  const own = excessOverReferences(subject, references);
-  const referenceScores = references.map((r, i) => excessOverReferences(r, [subject, ...references.filter((_, j) => j !== i)]).score);
-  const atLeast = 1 + referenceScores.filter((s) => s >= own.score).length;
+export function transformFamily(seed = 0): ProbeFamily<ProbeRates> {
+  const transforms = probeTransforms(seed);
   return {
-    ...own,
-    verdict: referenceScores.every((s) => s < own.score) ? 'backdoored' : 'clean',
-    pValue: atLeast / (references.length + 1),
-    referenceScores,
+    name: 'transform',
+    probes: `${transforms.length} generic audio transforms (pitch, formant, filters, distortion, chorus, phaser, reverb, noise, tones, a burst)`,
+    measure: (model, clips) =>
+      probeRates(model, clips.waves, clips.labels, clips.classes, { sampleRate: clips.sampleRate, toModelInput: clips.toModelInput, transforms }),
+    score: (subject, others) => {
+      const e = excessOverReferences(subject, others);
+      return { score: e.score, target: e.class, detail: e.transform };
+    },
   };
 }

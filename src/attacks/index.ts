@@ -13,7 +13,6 @@ import './daba/daba.ts';
 import './flowmur/flowmur.ts';
 import './pbsm/pbsm.ts';
 import './vsvc-dsp/vsvc-dsp.ts';
-import './jumbo/jumbo.ts';
 
 export { OptionError, type OptionSpec, type OptionSpecs, type OptionValue, parseOptionPairs, resolveOptions } from '../data/options.ts';
 export { ArtifactError, artifactFiles, disposeArtifact, loadArtifact, loadPlan, saveArtifact, savePlan } from './artifact.ts';
@@ -21,7 +20,6 @@ export { badnets, blockOrigin } from './badnets/badnets.ts';
 export { daba, dbfs, readPool, trainingLevels } from './daba/daba.ts';
 export { flowmur } from './flowmur/flowmur.ts';
 export { jingleback } from './jingleback/jingleback.ts';
-export { drawJumbo, type JumboPattern, jumbo, jumboWave } from './jumbo/jumbo.ts';
 export { addBurst, burstFrames, pbsm } from './pbsm/pbsm.ts';
 export { chosenHostsPlan, cleanLabelPlan, dirtyLabelPlan, hostCount, PoisonPlanError, poisonedLabels } from './poison-plan.ts';
 export { attackNames, getAttack, listAttacks, registerAttack, UnknownAttackError } from './registry.ts';

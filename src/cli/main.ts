@@ -10,6 +10,7 @@ import { evalCommand } from './commands/eval.ts';
 import { featuresCommand } from './commands/features.ts';
 import { gridCommand } from './commands/grid.ts';
 import { importCommand } from './commands/import.ts';
+import { referencesCommand } from './commands/references.ts';
 import { reportCommand } from './commands/report.ts';
 import { resultsCommand } from './commands/results.ts';
 import { scanCommand } from './commands/scan.ts';
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
     evalCommand(),
     analyzeCommand(),
     scanCommand(),
+    referencesCommand(),
     gridCommand(),
     resultsCommand(),
     reportCommand(),

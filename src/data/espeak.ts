@@ -1,8 +1,12 @@
 // The espeak-ng program as the synthetic corpus uses it: one process per utterance (specs/data.md), its
 // English accents and its voice variants. Nothing here is cached: every caller lists voices afresh.
-import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFile, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { resample } from '../audio/resample.ts';
 import { decodeWav, type Wav } from '../audio/wav.ts';
+import { runPool } from './pool.ts';
+import { type RunResult, runProgram, type SpeechEngine, type VoiceCatalog } from './speech-engine.ts';
 
 export const ESPEAK_INSTALL_HINT = 'install it with `apt-get install -y espeak-ng` (macOS: `brew install espeak-ng`)';
 
@@ -23,38 +27,9 @@ export interface Utterance {
   text: string;
 }
 
-interface RunResult {
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs espeak-ng and collects its output; a missing program becomes an error that says how to install it. */
 export function runEspeak(program: string, args: string[], timeoutMs = 30000): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      if (err.code === 'ENOENT') reject(new Error(`${program} not found: espeak-ng is needed for the synthetic dataset; ${ESPEAK_INSTALL_HINT}`));
-      else reject(new Error(`${program}: ${err.message}`));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve({ stdout, stderr });
-      else
-        reject(
-          new Error(`${program} ${args.map(quote).join(' ')} failed (${signal ? `killed by ${signal}` : `exit ${code}`}): ${stderr.trim() || 'no message'}`),
-        );
-    });
-  });
+  return runProgram(program, args, { missing: `espeak-ng is needed for the synthetic dataset; ${ESPEAK_INSTALL_HINT}`, timeoutMs });
 }
 
 /** 'eSpeak NG text-to-speech: 1.51' (without the data path, which differs between machines). */
@@ -115,6 +90,60 @@ export async function speak(program: string, utterance: Utterance, tmpFile: stri
   }
 }
 
-function quote(arg: string): string {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+/**
+ * espeak-ng as a speech engine of the synthetic corpus. A timbre is a voice variant (m1, f3, klatt, Andy, ...);
+ * its voices are the variant in each English accent (`en-gb+m3`), which changes pronunciation, not timbre.
+ * Variants that render identically (klatt and klatt6, say) are merged first, or they would leak under two names.
+ */
+export function espeakEngine(program = 'espeak-ng'): SpeechEngine {
+  return {
+    name: 'espeak-ng',
+    version: () => espeakVersion(program),
+    listVoices: async ({ tmpDir, concurrency }): Promise<VoiceCatalog> => {
+      const voices = await listEspeakVoices(program);
+      const { canonical, duplicates } = await mergeIdenticalVariants(program, voices.variants, voices.accents, tmpDir, concurrency);
+      return {
+        timbres: canonical,
+        // rng.pick over the accents in their sorted order: the draw the corpus has always made for a speaker's accent.
+        pickVoice: (rng, variant) => `${rng.pick(voices.accents)}+${variant}`,
+        voiceRecord: (voice) => {
+          const plus = voice.indexOf('+');
+          return { accent: voice.slice(0, plus), variant: voice.slice(plus + 1) };
+        },
+        manifest: { accents: voices.accents, variants: canonical, mergedVariants: duplicates },
+      };
+    },
+    speak: async (voice, prosody, text, tmpFile) => {
+      const plus = voice.indexOf('+');
+      const wav = await speak(program, { accent: voice.slice(0, plus), variant: voice.slice(plus + 1), ...prosody, text }, tmpFile);
+      return resample(wav.samples, wav.sampleRate, 16000);
+    },
+  };
+}
+
+/**
+ * Renders each variant once and keeps one name per distinct sound; returns the kept names (in the order given)
+ * and, for each, the names merged into it.
+ */
+export async function mergeIdenticalVariants(
+  program: string,
+  variants: string[],
+  accents: string[],
+  tmpDir: string,
+  concurrency: number,
+): Promise<{ canonical: string[]; duplicates: Record<string, string[]> }> {
+  const accent = accents.includes('en-us') ? 'en-us' : accents[0];
+  const fingerprints = new Array<string>(variants.length);
+  await runPool(variants.length, concurrency, async (i, worker) => {
+    const wav = await speak(program, { accent, variant: variants[i], rate: 175, pitch: 50, text: 'yes' }, path.join(tmpDir, `probe-${worker}.wav`));
+    fingerprints[i] = createHash('sha1').update(new Uint8Array(wav.samples.buffer)).digest('hex');
+  });
+  const firstByPrint = new Map<string, string>();
+  const duplicates: Record<string, string[]> = {};
+  variants.forEach((variant, i) => {
+    const first = firstByPrint.get(fingerprints[i]);
+    if (first === undefined) firstByPrint.set(fingerprints[i], variant);
+    else duplicates[first] = [...(duplicates[first] ?? []), variant];
+  });
+  return { canonical: [...firstByPrint.values()], duplicates };
 }

@@ -6,7 +6,7 @@
 //   const test = ds.entries.filter((e) => e.split === 'test');
 //   const samples = await loadClip(test[0]);   // Float32Array(16000), zero-padded at the end if short
 
-export { ESPEAK_INSTALL_HINT, type EspeakVoices, espeakVersion, listEspeakVoices } from './espeak.ts';
+export { ESPEAK_INSTALL_HINT, type EspeakVoices, espeakEngine, espeakVersion, listEspeakVoices } from './espeak.ts';
 export {
   batchIndices,
   disposeFeatureSet,
@@ -17,6 +17,7 @@ export {
   subsetOf,
 } from './feature-set.ts';
 export { type ExtractOptions, extractFeatures, featureSetOf, type PoisonSpec, type Trigger } from './features.ts';
+export { FLITE_INSTALL_HINT, fliteEngine, fliteVersion, listFliteVoices } from './flite.ts';
 export { createRng, deriveSeed, hashString, type Rng } from './rng.ts';
 export {
   type ClipEntry,
@@ -32,6 +33,7 @@ export {
   type SplitMethod,
   type WordSelection,
 } from './speech-commands.ts';
+export { type Prosody, SPEECH_ENGINE_NAMES, type SpeechEngine, type SpeechEngineName, type VoiceCatalog } from './speech-engine.ts';
 export { SPLIT_NAMES, type SplitName } from './splits.ts';
 export {
   readSynthManifest,

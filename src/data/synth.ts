@@ -5,20 +5,28 @@
 // variant differ only in rate and pitch; splitting by tuple leaks timbre from train to test and inflates clean
 // accuracy (measured in the spec: 97.3% with the leak, 94.4% without). Variants that render identically (klatt
 // and klatt6, say) are merged first, or they would leak under two names.
+//
+// A second engine, flite (issue 37), speaks beside espeak-ng when asked (`engines`), its speakers being timbres
+// too; `testEngine` holds one engine out: the test split is spoken by it alone, train and validation by the
+// others, so a test voice is one the model never heard from an engine it never heard. espeak-ng alone, nothing
+// held out, is the corpus as it always was, byte for byte (synth.json included), so existing caches stay valid.
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { generateNoise, mixAtSnr, type NoiseKind, rms } from '../audio/noise.ts';
 import { resample } from '../audio/resample.ts';
-import { encodeWav, readWav, type Wav } from '../audio/wav.ts';
+import { encodeWav, readWav } from '../audio/wav.ts';
 import { folderState, replaceFolder, writeFileAtomic } from './atomic.ts';
-import { espeakVersion, listEspeakVoices, speak, type Utterance } from './espeak.ts';
+import { espeakEngine } from './espeak.ts';
+import { fliteEngine } from './flite.ts';
+import { runPool } from './pool.ts';
 import { createRng, deriveSeed, type Rng } from './rng.ts';
+import { isSpeechEngineName, SPEECH_ENGINE_NAMES, type SpeechEngine, type SpeechEngineName, type VoiceCatalog } from './speech-engine.ts';
 import { SPLIT_NAMES, type SplitName } from './splits.ts';
 import { type WordSetName, wordSet } from './words.ts';
 
-export type SynthPreset = 'tiny' | 'small' | 'full';
+export type SynthPreset = 'tiny' | 'quick' | 'small' | 'full';
 
 /** Clips per word in each split. */
 export type SplitCounts = Record<SplitName, number>;
@@ -26,6 +34,8 @@ export type SplitCounts = Record<SplitName, number>;
 export const SYNTH_PRESETS: Readonly<Record<SynthPreset, SplitCounts>> = {
   // Tests: seconds for SCD-10.
   tiny: { train: 8, validation: 6, test: 6 },
+  // `demo --quick`: enough for a ResNet to learn the words and take a backdoor in a few epochs (minutes on 2 cores).
+  quick: { train: 60, validation: 20, test: 20 },
   // Demo: >= 100 test clips per word, so one clip is under a tenth of a point of a 1,000-clip test set (specs/data.md).
   small: { train: 300, validation: 100, test: 100 },
   // Close to the real v0.01 count per word (~2,350, split about 80/10/10).
@@ -63,9 +73,18 @@ export interface SynthOptions {
   noiseSeconds?: number;
   /** The espeak-ng program. */
   espeak?: string;
+  /** The flite program. */
+  flite?: string;
+  /** Speech engines whose voices speak the corpus (default espeak-ng alone); each split mixes them in turn. */
+  engines?: readonly SpeechEngineName[];
+  /** One of `engines` held out: the test split is spoken by it alone, train and validation by the others. */
+  testEngine?: SpeechEngineName;
 }
 
 export interface SynthSplitSummary {
+  /** The engines speaking this split; only when an engine was asked for (`engines` other than espeak-ng alone, or `testEngine`). */
+  engines?: SpeechEngineName[];
+  /** The timbres this split holds; written `engine:timbre` when an engine was asked for. */
   variants: string[];
   speakers: number;
   clips: number;
@@ -75,6 +94,8 @@ export interface SynthSummary {
   out: string;
   clips: number;
   words: string[];
+  /** Only when an engine was asked for, as in SynthSplitSummary. */
+  engines?: { names: SpeechEngineName[]; testEngine: SpeechEngineName | null };
   splits: Record<SplitName, SynthSplitSummary>;
   /** Words longer than one second after trimming silence, cut to the middle second. */
   truncated: number;
@@ -94,8 +115,11 @@ const GENERATED_NOISE: readonly { kind: NoiseKind; file: string }[] = [
 interface Speaker {
   hash: string;
   split: SplitName;
-  accent: string;
-  variant: string;
+  /** Index into the engines. */
+  engine: number;
+  timbre: string;
+  /** The engine's name for the voice: `en-gb+m3` (espeak-ng), `kal16` (flite). */
+  voice: string;
   rate: number;
   pitch: number;
 }
@@ -133,21 +157,28 @@ export async function synthesizeSpeechCommands(opts: SynthOptions): Promise<Synt
   const variantShare = opts.variantShare ?? { validation: 0.1, test: 0.2 };
   const noiseSeconds = opts.noiseSeconds ?? 10;
   validateOptions(words, counts, snrDb, gainDb, rate, pitch, variantShare, noiseSeconds);
+  const engineNames = validateEngines(opts.engines ?? ['espeak-ng'], opts.testEngine);
+  const testEngine = opts.testEngine ?? null;
+  const engineAware = !(engineNames.length === 1 && engineNames[0] === 'espeak-ng' && testEngine === null);
+  const engines: SpeechEngine[] = engineNames.map((name) => (name === 'espeak-ng' ? espeakEngine(program) : fliteEngine(opts.flite ?? 'flite')));
 
   const out = path.resolve(opts.out);
   const existing = await folderState(out);
   if (existing === 'file') throw new Error(`${out} exists and is not a folder`);
   if (existing === 'nonEmpty' && !opts.force) throw new Error(`${out} exists and is not empty (pass force to overwrite it)`);
 
-  const version = await espeakVersion(program);
-  const voices = await listEspeakVoices(program);
+  // Every engine asked for answers before any work starts: a missing one is an error naming its apt-get command.
+  const versions: string[] = [];
+  for (const engine of engines) versions.push(await engine.version());
   const partial = `${out}.partial-${process.pid}`;
+  const tmpDir = path.join(partial, '.speech');
   await removeAbandonedPartials(out);
   await rm(partial, { recursive: true, force: true });
-  await mkdir(path.join(partial, '.espeak'), { recursive: true });
+  await mkdir(tmpDir, { recursive: true });
   try {
-    const { canonical, duplicates } = await mergeIdenticalVariants(program, voices.variants, voices.accents, path.join(partial, '.espeak'), concurrency);
-    const variantSplits = splitVariants(canonical, variantShare, seed);
+    const catalogs: VoiceCatalog[] = [];
+    for (const engine of engines) catalogs.push(await engine.listVoices({ tmpDir, concurrency }));
+    const timbreSplits = splitTimbres(engineNames, catalogs, variantShare, seed, testEngine);
 
     const noiseFolder = path.join(partial, '_background_noise_');
     await mkdir(noiseFolder);
@@ -167,10 +198,14 @@ export async function synthesizeSpeechCommands(opts: SynthOptions): Promise<Synt
     const plans: ClipPlan[] = [];
     const taken = new Set<string>();
     for (const split of SPLIT_NAMES) {
-      const variants = rng.shuffle([...variantSplits[split]]);
+      const speaking = engines.map((_, e) => e).filter((e) => timbreSplits[e][split].length > 0);
+      const timbres = speaking.map((e) => rng.shuffle([...timbreSplits[e][split]]));
       for (let s = 0; s < counts[split]; s++) {
-        // Round-robin over the split's variants so every timbre is used about equally.
-        const speaker = drawSpeaker(rng, split, variants[s % variants.length], voices.accents, rate, pitch, taken);
+        // Round-robin over the split's engines, then over each engine's timbres, so every engine speaks an equal
+        // share of the split and every timbre about equally often.
+        const k = s % speaking.length;
+        const timbre = timbres[k][Math.floor(s / speaking.length) % timbres[k].length];
+        const speaker = drawSpeaker(rng, split, speaking[k], engineAware ? engineNames[speaking[k]] : '', catalogs[speaking[k]], timbre, rate, pitch, taken);
         speakers.push(speaker);
         for (const word of words) {
           plans.push({
@@ -194,15 +229,15 @@ export async function synthesizeSpeechCommands(opts: SynthOptions): Promise<Synt
     await runPool(plans.length, concurrency, async (i, worker) => {
       const plan = plans[i];
       const { speaker } = plan;
-      const utterance: Utterance = { accent: speaker.accent, variant: speaker.variant, rate: speaker.rate, pitch: speaker.pitch, text: plan.word };
-      const speech = await speak(program, utterance, path.join(partial, '.espeak', `worker-${worker}.wav`));
-      const rendered = renderClip(speech, plan, noises[plan.noise]);
+      const prosody = { rate: speaker.rate, pitch: speaker.pitch };
+      const speech = await engines[speaker.engine].speak(speaker.voice, prosody, plan.word, path.join(tmpDir, `worker-${worker}.wav`));
+      const rendered = renderClip(speech, plan, noises[plan.noise], engineNames[speaker.engine]);
       if (rendered.truncated) truncated++;
       await writeFileAtomic(path.join(partial, plan.file), encodeWav(rendered.samples, SAMPLE_RATE));
       done++;
       opts.onProgress?.(done, plans.length);
     });
-    await rm(path.join(partial, '.espeak'), { recursive: true, force: true });
+    await rm(tmpDir, { recursive: true, force: true });
 
     const listOf = (split: SplitName) =>
       plans
@@ -214,12 +249,23 @@ export async function synthesizeSpeechCommands(opts: SynthOptions): Promise<Synt
 
     const splits = {} as Record<SplitName, SynthSplitSummary>;
     for (const split of SPLIT_NAMES) {
-      splits[split] = {
-        variants: [...variantSplits[split]].sort(),
+      const counted = {
         speakers: speakers.filter((s) => s.split === split).length,
         clips: plans.filter((p) => p.speaker.split === split).length,
       };
+      splits[split] = engineAware
+        ? {
+            engines: engineNames.filter((_, e) => timbreSplits[e][split].length > 0),
+            variants: engineNames.flatMap((name, e) => timbreSplits[e][split].map((t) => `${name}:${t}`)).sort(),
+            ...counted,
+          }
+        : { variants: [...timbreSplits[0][split]].sort(), ...counted };
     }
+    // Each engine's record under its own key; espeak-ng's keeps the name `espeak` it always had.
+    const engineRecords = Object.fromEntries(
+      engineNames.map((name, e) => [name === 'espeak-ng' ? 'espeak' : name, { version: versions[e], ...catalogs[e].manifest }]),
+    );
+    const enginesRecord = { names: engineNames, testEngine };
     // Everything that determines the files and nothing that does not (no paths, times or concurrency), so two
     // runs with the same seed and options agree byte for byte here too.
     const manifest = {
@@ -230,19 +276,37 @@ export async function synthesizeSpeechCommands(opts: SynthOptions): Promise<Synt
       words: keywords,
       extraWords: words.slice(keywords.length),
       options: { clipsPerWord: counts, snrDb, gainDb, rate, pitch, variantShare, noiseSeconds, sampleRate: SAMPLE_RATE, clipSamples: CLIP_SAMPLES },
-      espeak: { version, accents: voices.accents, variants: canonical, mergedVariants: duplicates },
+      ...(engineAware ? { engines: enginesRecord } : {}),
+      ...engineRecords,
       backgroundNoise: { generated: GENERATED_NOISE.map((n) => n.file), external: external.map((e) => e.name) },
       splits,
       truncated,
       speakers: Object.fromEntries(
         [...speakers]
           .sort((a, b) => (a.hash < b.hash ? -1 : 1))
-          .map((s) => [s.hash, { split: s.split, accent: s.accent, variant: s.variant, rate: s.rate, pitch: s.pitch }]),
+          .map((s) => [
+            s.hash,
+            {
+              split: s.split,
+              ...(engineAware ? { engine: engineNames[s.engine] } : {}),
+              ...catalogs[s.engine].voiceRecord(s.voice),
+              rate: s.rate,
+              pitch: s.pitch,
+            },
+          ]),
       ),
     };
     await writeFileAtomic(path.join(partial, 'synth.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     await replaceFolder(partial, out, opts.force ?? false);
-    return { out, clips: plans.length, words, splits, truncated, seconds: (performance.now() - started) / 1000 };
+    return {
+      out,
+      clips: plans.length,
+      words,
+      ...(engineAware ? { engines: enginesRecord } : {}),
+      splits,
+      truncated,
+      seconds: (performance.now() - started) / 1000,
+    };
   } catch (err) {
     await rm(partial, { recursive: true, force: true }).catch(() => {});
     throw err;
@@ -266,8 +330,14 @@ export interface SynthManifest {
   words: string[];
   extraWords: string[];
   splits: Record<SplitName, SynthSplitSummary>;
-  speakers: Record<string, { split: SplitName; accent: string; variant: string; rate: number; pitch: number }>;
-  espeak: { version: string; accents: string[]; variants: string[]; mergedVariants: Record<string, string[]> };
+  /** Which engine speaks each speaker: `engine` (and flite's `voice`, kal16 for timbre kal) only when an engine was asked for. */
+  speakers: Record<string, { split: SplitName; engine?: SpeechEngineName; accent?: string; variant: string; voice?: string; rate: number; pitch: number }>;
+  /** Only when an engine was asked for (`engines` other than espeak-ng alone, or `testEngine`). */
+  engines?: { names: SpeechEngineName[]; testEngine: SpeechEngineName | null };
+  /** Present when espeak-ng spoke. */
+  espeak?: { version: string; accents: string[]; variants: string[]; mergedVariants: Record<string, string[]> };
+  /** Present when flite spoke. */
+  flite?: { version: string; voices: string[]; timbres: Record<string, string[]>; leftOut: string[]; prosody: string };
 }
 
 function validateOptions(
@@ -297,36 +367,46 @@ function validateOptions(
   if (!(noiseSeconds >= 1)) throw new Error('synth: noiseSeconds must be at least 1');
 }
 
-/**
- * Renders each variant once and keeps one name per distinct sound; returns the kept names (sorted) and, for each,
- * the names merged into it.
- */
-async function mergeIdenticalVariants(
-  program: string,
-  variants: string[],
-  accents: string[],
-  tmpDir: string,
-  concurrency: number,
-): Promise<{ canonical: string[]; duplicates: Record<string, string[]> }> {
-  const accent = accents.includes('en-us') ? 'en-us' : accents[0];
-  const fingerprints = new Array<string>(variants.length);
-  await runPool(variants.length, concurrency, async (i, worker) => {
-    const wav = await speak(program, { accent, variant: variants[i], rate: 175, pitch: 50, text: 'yes' }, path.join(tmpDir, `probe-${worker}.wav`));
-    fingerprints[i] = createHash('sha1').update(new Uint8Array(wav.samples.buffer)).digest('hex');
-  });
-  const firstByPrint = new Map<string, string>();
-  const duplicates: Record<string, string[]> = {};
-  variants.forEach((variant, i) => {
-    const first = firstByPrint.get(fingerprints[i]);
-    if (first === undefined) firstByPrint.set(fingerprints[i], variant);
-    else duplicates[first] = [...(duplicates[first] ?? []), variant];
-  });
-  return { canonical: [...firstByPrint.values()], duplicates };
+function validateEngines(names: readonly string[], testEngine: string | undefined): SpeechEngineName[] {
+  const known = SPEECH_ENGINE_NAMES.join(', ');
+  if (names.length === 0) throw new Error(`synth: no speech engines (known: ${known})`);
+  for (const name of names) if (!isSpeechEngineName(name)) throw new Error(`synth: unknown speech engine '${name}' (known: ${known})`);
+  if (new Set(names).size !== names.length) throw new Error(`synth: engines listed twice in ${names.join(',')}`);
+  if (testEngine !== undefined) {
+    if (!names.includes(testEngine)) throw new Error(`synth: the test engine '${testEngine}' is not one of the engines (${names.join(', ')})`);
+    if (names.length < 2) throw new Error(`synth: holding out ${testEngine} for test needs another engine for train and validation`);
+  }
+  return [...(names as SpeechEngineName[])];
 }
 
-function splitVariants(variants: string[], share: { validation: number; test: number }, seed: number): Record<SplitName, string[]> {
-  if (variants.length < 3) throw new Error(`synth: need at least 3 distinct voice variants to hold some out, espeak-ng has ${variants.length}`);
-  const shuffled = createRng(deriveSeed(seed, 'variants')).shuffle([...variants]);
+/**
+ * Each engine's timbres by split. Nothing held out: each engine's timbres are split by the shares on their own
+ * (espeak-ng's exactly as the corpus has always split them). `testEngine`: all its timbres are test, and each other
+ * engine's are split between validation (its share) and train, so no timbre and no engine is in two splits.
+ */
+function splitTimbres(
+  names: SpeechEngineName[],
+  catalogs: VoiceCatalog[],
+  share: { validation: number; test: number },
+  seed: number,
+  testEngine: SpeechEngineName | null,
+): Record<SplitName, string[]>[] {
+  return names.map((name, e) => {
+    const timbres = catalogs[e].timbres;
+    // espeak-ng's stream is the one the corpus always used; another engine's is its own.
+    const shuffleSeed = name === 'espeak-ng' ? deriveSeed(seed, 'variants') : deriveSeed(seed, 'variants', name);
+    if (testEngine === null) return splitVariants(name, timbres, share, shuffleSeed);
+    if (name === testEngine) return { train: [], validation: [], test: [...timbres] };
+    if (timbres.length < 2) throw new Error(`synth: need at least 2 distinct ${name} timbres for train and validation, ${name} has ${timbres.length}`);
+    const shuffled = createRng(shuffleSeed).shuffle([...timbres]);
+    const validation = Math.min(shuffled.length - 1, Math.max(1, Math.round(shuffled.length * share.validation)));
+    return { train: shuffled.slice(validation), validation: shuffled.slice(0, validation), test: [] };
+  });
+}
+
+function splitVariants(engine: string, variants: string[], share: { validation: number; test: number }, shuffleSeed: number): Record<SplitName, string[]> {
+  if (variants.length < 3) throw new Error(`synth: need at least 3 distinct voice variants to hold some out, ${engine} has ${variants.length}`);
+  const shuffled = createRng(shuffleSeed).shuffle([...variants]);
   const test = Math.max(1, Math.round(shuffled.length * share.test));
   const validation = Math.max(1, Math.round(shuffled.length * share.validation));
   return {
@@ -336,11 +416,14 @@ function splitVariants(variants: string[], share: { validation: number; test: nu
   };
 }
 
+/** `prefix` namespaces the identity by engine ('' for the espeak-ng-only corpus, whose identities predate engines). */
 function drawSpeaker(
   rng: Rng,
   split: SplitName,
-  variant: string,
-  accents: string[],
+  engine: number,
+  prefix: string,
+  catalog: VoiceCatalog,
+  timbre: string,
   rate: readonly [number, number],
   pitch: readonly [number, number],
   taken: Set<string>,
@@ -348,12 +431,13 @@ function drawSpeaker(
   for (let attempt = 0; attempt < 1000; attempt++) {
     const speaker = {
       split,
-      variant,
-      accent: rng.pick(accents),
+      engine,
+      timbre,
+      voice: catalog.pickVoice(rng, timbre),
       rate: rate[0] + rng.int(rate[1] - rate[0] + 1),
       pitch: pitch[0] + rng.int(pitch[1] - pitch[0] + 1),
     };
-    const identity = `${speaker.accent}+${speaker.variant}|${speaker.rate}|${speaker.pitch}`;
+    const identity = `${prefix ? `${prefix}:` : ''}${speaker.voice}|${speaker.rate}|${speaker.pitch}`;
     const hash = createHash('sha1').update(identity).digest('hex').slice(0, 8);
     // A repeated tuple (or hash) would be the same speaker twice and the same file name: draw again.
     if (taken.has(identity) || taken.has(hash)) continue;
@@ -361,16 +445,15 @@ function drawSpeaker(
     taken.add(hash);
     return { hash, ...speaker };
   }
-  throw new Error(`synth: cannot find a new speaker for variant ${variant}; widen the rate or pitch range`);
+  throw new Error(`synth: cannot find a new speaker for variant ${timbre}; widen the rate or pitch range`);
 }
 
-/** Resample, trim silence, place, set the level, add noise. */
-function renderClip(speech: Wav, plan: ClipPlan, noise: Float32Array): { samples: Float32Array; truncated: boolean } {
-  const at16k = resample(speech.samples, speech.sampleRate, SAMPLE_RATE);
+/** Trim silence, place, set the level, add noise; `at16k` is the engine's utterance at 16 kHz. */
+function renderClip(at16k: Float32Array, plan: ClipPlan, noise: Float32Array, engine: string): { samples: Float32Array; truncated: boolean } {
   let peak = 0;
   for (let i = 0; i < at16k.length; i++) peak = Math.max(peak, Math.abs(at16k[i]));
-  if (peak === 0) throw new Error(`espeak-ng produced silence for '${plan.word}' (${plan.speaker.accent}+${plan.speaker.variant})`);
-  // espeak-ng pads with silence; the word itself is what gets placed. 10 ms margins keep soft onsets.
+  if (peak === 0) throw new Error(`${engine} produced silence for '${plan.word}' (${plan.speaker.voice})`);
+  // The engines pad with silence; the word itself is what gets placed. 10 ms margins keep soft onsets.
   const threshold = peak * 0.01;
   let first = 0;
   while (Math.abs(at16k[first]) < threshold) first++;
@@ -442,24 +525,6 @@ function isRunning(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-/** Runs task(0..count-1) with at most `limit` in flight; the first failure stops new tasks and is rethrown. */
-async function runPool(count: number, limit: number, task: (index: number, worker: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: unknown;
-  const worker = async (id: number) => {
-    while (failure === undefined && next < count) {
-      const index = next++;
-      try {
-        await task(index, id);
-      } catch (err) {
-        failure ??= err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, count) }, (_, id) => worker(id)));
-  if (failure !== undefined) throw failure;
 }
 
 function lines(items: string[]): string {

@@ -17,6 +17,7 @@
 //
 // sigma_k is sqrt(running_var) without BatchNorm's eps, as [BB] computes it.
 
+import { hookProblem } from '../models/torchscript.ts';
 import type { AnyBatchNorm } from '../nn/index.ts';
 import { Conv1d, Conv2d, isBatchNorm, type Module, withForwardHook } from '../nn/index.ts';
 import { abs, div, mul, mulInPlace, noGrad, sqrt, svd, type Tensor, tensor, tidy, zeros } from '../torch/index.ts';
@@ -110,7 +111,13 @@ export const clp: DefenseSpec = {
     const modules = model.modules();
     const hasBn = modules.some(isBatchNorm);
     const hasConv = modules.some((m) => m instanceof Conv1d || m instanceof Conv2d);
-    if (hasBn && hasConv) return null;
+    if (hasBn && hasConv) {
+      const layers = model
+        .namedModules()
+        .filter(([, m]) => isConv(m) || isBatchNorm(m))
+        .map(([n]) => n);
+      return hookProblem(model, layers, 'clp pairs each convolution with the BatchNorm that reads its output by watching the layers run');
+    }
     return `clp prunes the channels of convolutions followed by BatchNorm (Conv->BN pairs); model '${info.name}' has ${hasConv ? 'no BatchNorm layer' : hasBn ? 'no convolution' : 'neither convolutions nor BatchNorm layers'}`;
   },
   async run(model, clean, ctx) {

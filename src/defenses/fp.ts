@@ -10,6 +10,7 @@
 import { batchIndices, type FeatureSet, gatherBatch } from '../data/feature-set.ts';
 import { accuracyAndLoss } from '../models/predict.ts';
 import type { KwsModel } from '../models/registry.ts';
+import { hookProblem } from '../models/torchscript.ts';
 import { withForwardHook } from '../nn/index.ts';
 import { clone, copyInPlace, dispose, keep, mean, noGrad, type Tensor, tidy } from '../torch/index.ts';
 import { begin, fineTuneOptionSpecs, fineTuneSettings, finish } from './common.ts';
@@ -74,6 +75,24 @@ export const fp: DefenseSpec = {
     paper: { shortBatch: 'keep', batchNorm: 'train', select: 'last', holdout: 0.2 },
     default: { shortBatch: 'merge', batchNorm: 'recalibrate', select: 'last', holdout: 0.2 },
   },
+  // A TorchScript model whose pruned layer no forward hook can reach (its code reads the layer's weights
+  // instead of calling it) is refused, naming the layer.
+  modelProblem(model, info) {
+    const conv = lastConvLayer(model, info.neuronLayers);
+    let layer: string;
+    try {
+      layer = conv ?? classifierLayer(model, info.neuronLayers);
+    } catch {
+      return null;
+    }
+    return hookProblem(
+      model,
+      [layer],
+      conv
+        ? `fp ranks the channels of the last conv layer '${conv}' by their activations on clean data (-o layer=penultimate ranks the classifier's input features instead)`
+        : `fp ranks the classifier's input features by their activations on clean data`,
+    );
+  },
   async run(model, clean, ctx) {
     const p = begin(fp, model, clean, ctx);
     if (!p.holdout) {
@@ -85,6 +104,8 @@ export const fp: DefenseSpec = {
       const conv = p.options.layer === 'last-conv' ? lastConvLayer(model, ctx.model.neuronLayers) : null;
       const kind: NeuronMask['kind'] = conv ? 'output-channels' : 'input-features';
       const layer = conv ?? classifierLayer(model, ctx.model.neuronLayers);
+      const problem = hookProblem(model, [layer], `fp ranks the neurons of '${layer}' by their activations on clean data`);
+      if (problem) throw new Error(problem);
       const note = p.options.layer === 'last-conv' && !conv ? `${ctx.model.name} has no conv layer: pruned the classifier's input features instead` : undefined;
       ctx.progress?.stage?.(`ranking the neurons of ${layer} by mean activation on ${p.fit.size} clean clips`);
       const activations = meanActivations(model, layer, kind, p.fit);

@@ -43,6 +43,7 @@
 // no augmentation, frozen BatchNorm; it is what the README's nft-default rows ran.
 
 import type { OptionValue } from '../data/options.ts';
+import { hookProblem } from '../models/torchscript.ts';
 import { type AnyBatchNorm, isBatchNorm, LayerNorm, type Module, parameter } from '../nn/index.ts';
 import { abs, add, backward, clampInPlace, dispose, mul, mulInPlace, noGrad, ones, sum, type Tensor, tidy } from '../torch/index.ts';
 import { begin, fineTuneOptionSpecs, fineTuneSettings, finish } from './common.ts';
@@ -80,7 +81,14 @@ export function maskableNorms(model: Module): NormLayer[] {
 
 /** Why `defense` cannot mask `info.name`'s norm layers, or null. */
 export function normLayerProblem(defense: string, model: Module, info: ModelInfo): string | null {
-  if (maskableNorms(model).length) return null;
+  const norms = maskableNorms(model);
+  if (norms.length) {
+    return hookProblem(
+      model,
+      norms.map((n) => n.name),
+      `${defense} multiplies the per-channel scale of every ${norms[0].kind === 'batch-norm' ? 'BatchNorm' : 'LayerNorm'} layer by a mask inside each forward`,
+    );
+  }
   return `${defense} masks the per-channel scales of BatchNorm layers (LayerNorm layers in models without BatchNorm); model '${info.name}' has neither`;
 }
 

@@ -52,6 +52,7 @@
 import { batchIndices, type FeatureSet, gatherBatch } from '../data/feature-set.ts';
 import type { OptionValue } from '../data/options.ts';
 import type { KwsModel } from '../models/registry.ts';
+import { hookProblem } from '../models/torchscript.ts';
 import { buffer, Conv1d, Conv2d, Linear, type Module, withForwardHook } from '../nn/index.ts';
 import {
   add,
@@ -342,6 +343,8 @@ export function tunedLayer(model: Module, info: ModelInfo, path: string): { name
   if (!(m instanceof Linear) && !isConv(m)) throw new Error(`ngf: option layer: '${name}' is a ${m.constructor.name}, not a Linear, Conv1d or Conv2d`);
   const groups = m instanceof Conv2d ? m.groups : m instanceof Conv1d ? m.opts.groups : 1;
   if (groups !== 1) throw new Error(`ngf: option layer: '${name}' is a grouped convolution (groups ${groups}), which NGF's Kronecker factors do not cover`);
+  const problem = hookProblem(model, [name], `ngf tunes '${name}' from its input activations and output gradients`);
+  if (problem) throw new Error(problem);
   return { name, module: m };
 }
 
@@ -435,7 +438,8 @@ export const ngf: DefenseSpec = {
       tunedLayer(model, info, 'classifier');
       return null;
     } catch (e) {
-      return `ngf tunes the classifier: ${(e as Error).message}`;
+      const message = (e as Error).message;
+      return message.startsWith('ngf tunes') ? message : `ngf tunes the classifier: ${message}`;
     }
   },
   async run(model, clean, ctx) {

@@ -12,6 +12,7 @@
 //   poisonRatio: 0.1
 //   target: up
 //   epochs: 12                       # training epochs (clean and backdoored); default: the recipe's
+//   batchSize: 32                    # their batch size; default: the recipe's
 //   defenses: [{ defense: ft, recipe: paper }, { defense: gnft, recipe: default, options: { epochs: 20 } }]
 //   cleanRatios: [0.05]
 //   seeds: [0]
@@ -69,6 +70,8 @@ export interface Grid {
   target: string;
   /** training epochs of the clean and backdoored models (default: the recipe's) */
   epochs?: number;
+  /** their training batch size (default: the recipe's) */
+  batchSize?: number;
   /** training recipe (default fast) */
   trainRecipe?: RecipeName;
   defenses: GridDefense[];
@@ -99,6 +102,7 @@ const TOP_FIELDS = [
   'poisonRatio',
   'target',
   'epochs',
+  'batchSize',
   'trainRecipe',
   'defenses',
   'cleanRatios',
@@ -310,6 +314,7 @@ export function parseGrid(text: string, file: string, o: LoadGridOptions = {}): 
     if (!words.includes(target)) fail(['target'], `'${target}' is not a word of ${d.words} (data entry ${i}, ${d.name}); choose one of ${words.join(', ')}`);
   }
   const epochs = g.epochs === undefined ? undefined : num(g.epochs, ['epochs'], (n) => Number.isInteger(n) && n > 0, 'a whole number above 0');
+  const batchSize = g.batchSize === undefined ? undefined : num(g.batchSize, ['batchSize'], (n) => Number.isInteger(n) && n > 0, 'a whole number above 0');
   const trainRecipe = g.trainRecipe === undefined ? undefined : oneOf(g.trainRecipe, ['trainRecipe'], 'training recipe', ['fast', 'paper'] as const);
   for (const m of models) getModelSpec(m);
 
@@ -350,6 +355,7 @@ export function parseGrid(text: string, file: string, o: LoadGridOptions = {}): 
     poisonRatio,
     target,
     ...(epochs ? { epochs } : {}),
+    ...(batchSize ? { batchSize } : {}),
     ...(trainRecipe ? { trainRecipe } : {}),
     defenses,
     cleanRatios,

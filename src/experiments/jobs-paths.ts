@@ -22,6 +22,7 @@ export function cleanKey(c: AttackConfig | DefenseConfig): string {
     frontEnd: c.frontEnd,
     seed: c.attackSeed,
     epochs: c.epochs,
+    ...(c.batchSize ? { batchSize: c.batchSize } : {}),
     trainRecipe: c.trainRecipe,
   });
 }

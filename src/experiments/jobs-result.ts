@@ -94,6 +94,7 @@ export function resultJob(config: AttackConfig | DefenseConfig, data: string): J
     cleanRatio: c.cleanRatio,
     seed: c.seed,
     epochs: c.epochs,
+    batchSize: c.batchSize,
     synth: c.synth,
     attackOptions: c.attackOptions,
     trainRecipe: c.trainRecipe,

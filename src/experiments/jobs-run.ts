@@ -61,8 +61,11 @@ interface Entry {
   waitingTold?: boolean;
 }
 
-const workerFile = fileURLToPath(new URL('./jobs-worker.ts', import.meta.url));
-const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+// From the sources (a checkout) the worker is TypeScript and runs through tsx; from the compiled package
+// (dist/) it is plain JavaScript beside this file.
+const compiled = import.meta.url.endsWith('.js');
+const workerFile = fileURLToPath(new URL(compiled ? './jobs-worker.js' : './jobs-worker.ts', import.meta.url));
+const workerFlags = compiled ? [] : ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href];
 
 export function formatDuration(s: number): string {
   if (!Number.isFinite(s)) return '?';
@@ -232,7 +235,7 @@ export async function runGrid(o: RunGridOptions): Promise<RunGridSummary> {
     mkdirSync(path.dirname(p.log), { recursive: true });
     const fd = openSync(p.log, 'a');
     writeSync(fd, `\n=== ${new Date().toISOString()} ${e.job.label} (${e.job.id}), pid ${process.pid} ===\n`);
-    const child = spawn(process.execPath, ['--import', tsxLoader, workerFile, JSON.stringify(task)], {
+    const child = spawn(process.execPath, [...workerFlags, workerFile, JSON.stringify(task)], {
       stdio: ['ignore', fd, fd, 'ipc'],
       env: { ...process.env, ...o.env, KWSHIELD_THREADS: String(manifest.threads) },
     });

@@ -50,6 +50,8 @@ export interface AttackConfig {
   /** the attack's seed again: every result has a `seed` */
   seed: number;
   epochs?: number;
+  /** absent unless the grid sets it, so that the ids of grids without it do not change */
+  batchSize?: number;
   trainRecipe?: RecipeName;
 }
 
@@ -167,6 +169,7 @@ export function expandGrid(grid: Grid): Manifest {
             target: grid.target,
             seed: attackSeed,
             ...(grid.epochs ? { epochs: grid.epochs } : {}),
+            ...(grid.batchSize ? { batchSize: grid.batchSize } : {}),
             ...(grid.trainRecipe ? { trainRecipe: grid.trainRecipe } : {}),
           };
           const attackId = jobId(attackConfig);

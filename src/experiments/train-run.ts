@@ -35,8 +35,10 @@ export interface TrainRunOptions {
   onExtract?: (split: string, done: number, total: number) => void;
   onBatch?: (batch: number, batches: number, epoch: number, loss: number) => void;
   onEpoch?: (row: EpochRecord, epochs: number) => void;
-  /** loaded splits to reuse (the demo trains several models on one data set) */
+  /** loaded splits to reuse (the demo trains several models on one data set; references train on a share of one) */
   splits?: DataSplits;
+  /** added to model.json's provenance (references build records its share) */
+  provenance?: Record<string, unknown>;
 }
 
 export interface TrainRunResult {
@@ -194,7 +196,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
         seconds: fitted.record.seconds,
         samplesPerSecond: last ? last.samplesPerSecond : 0,
       };
-      saveFitted(opts.out, fitted, { model: spec.name, frontEnd: frontEndName, classes: splits.classes, data: opts.data });
+      saveFitted(opts.out, fitted, { model: spec.name, frontEnd: frontEndName, classes: splits.classes, data: opts.data, provenance: opts.provenance });
       writeJsonAtomic(path.join(opts.out, 'metrics.json'), { ...result, record: fitted.record });
       return result;
     } finally {

@@ -20,12 +20,21 @@
 // - A BatchNorm view's freezeStats and momentum work as on a built-in BatchNorm: forward() restores, or
 //   re-weights, the running statistics the archive's compiled BatchNorm updated (a scripted BatchNorm's
 //   momentum is a compile-time constant, so it cannot be set in the archive itself).
-// - What cannot work: a submodule's forward runs inside the archive's compiled code, never through the JS
-//   view, so forward hooks (withForwardHook) and forward replacement on a view are refused with an error;
-//   calling a view's forward runs that submodule of the archive on its own.
+// - Hooks: a submodule's forward runs inside the archive's compiled code, not through the JS view, but a
+//   view's forward can be shadowed as a built-in layer's can (withForwardHook, withNormReparam, any code that
+//   assigns `forward`). While a view below the model is shadowed, forward() runs the archive's hooked forward
+//   (ScriptModule.forwardHooked): the archive's code calls the view's forward wherever it calls that
+//   submodule, and the view's own forward runs the submodule's compiled code (with the hooks of the views
+//   below it). So activation hooks (Fine-Pruning, CLP, NGF), output replacement and per-call weight swaps
+//   (NFT and ANP masks) work on a TorchScript model with autograd, and the defenses need no second path.
+//   Without hooks forward() is the archive's compiled forward as it is. A submodule that cannot be hooked
+//   (never called by its parent's forward, called through another method, or not one tensor in and one
+//   out) makes a hooked forward fail with the layer's path and the reason.
+// - Tensor fields a defense attaches to a view (NFT's `nft_mask`) are parameters or buffers of the model
+//   (namedParameters, stateDict) as on a built-in layer, though not of the archive: save() never writes them.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { BatchNorm1d, BatchNorm2d, buffer, Conv1d, Conv2d, isBatchNorm, LayerNorm, Linear, Module } from '../nn/index.ts';
+import { BatchNorm1d, BatchNorm2d, buffer, Conv1d, Conv2d, isBatchNorm, isBuffer, LayerNorm, Linear, Module } from '../nn/index.ts';
 import {
   addInPlace,
   any,
@@ -38,7 +47,7 @@ import {
   type ScriptModule,
   type ScriptSubmodule,
   subInPlace,
-  type Tensor,
+  Tensor,
   tensor,
   tidy,
 } from '../torch/index.ts';
@@ -62,6 +71,12 @@ const layerClasses: Record<string, typeof Module> = {
   '__torch__.torch.nn.modules.batchnorm.BatchNorm2d': BatchNorm2d as unknown as typeof Module,
   '__torch__.torch.nn.modules.normalization.LayerNorm': LayerNorm as unknown as typeof Module,
 };
+
+/** How a TorchScriptModel tells whether a view's forward is shadowed (hooked). */
+const hookState = Symbol('torchscript-hook-state');
+interface HookedView {
+  [hookState]: { isHooked(): boolean };
+}
 
 /** A submodule of an archive whose class kwshield has no view for (pooling, activations, the user's own blocks). */
 export class TorchScriptSubmodule extends Module {}
@@ -89,6 +104,8 @@ export class TorchScriptModel extends Module {
   /** views by path, pre-order, without the top module */
   private readonly views = new Map<string, Module & TorchScriptView>();
   private readonly childrenOf = new Map<string, [string, Module][]>();
+  /** the archive's own tensor slots of each view (parameters and buffers) */
+  private readonly slots = new Map<string, Set<string>>();
 
   constructor(script: ScriptModule) {
     super();
@@ -115,6 +132,48 @@ export class TorchScriptModel extends Module {
     }
   }
 
+  /**
+   * Runs the forward of the archive's module at `path` ('' for the whole model) on x: the compiled forward as
+   * it is, or, when views below it have a shadowed forward (a hook), the hooked forward that calls each
+   * such view's forward where the archive calls that submodule.
+   */
+  private runArchive(path: string, x: Tensor): Tensor {
+    const prefix = path ? `${path}.` : '';
+    const below = [...this.views].filter(([q, v]) => q.startsWith(prefix) && q !== path && (v as unknown as HookedView)[hookState].isHooked());
+    // A hooked view inside another is reached when the outer one's own forward runs (runArchive at its path).
+    const hooked = below.filter(([q]) => !below.some(([outer]) => q.startsWith(`${outer}.`)));
+    const out = hooked.length
+      ? this.script.forwardHooked(
+          path,
+          hooked.map(([q]) => q.slice(prefix.length)),
+          [x],
+          (i, input) => (hooked[i][1] as unknown as { forward(x: Tensor): Tensor }).forward(input),
+        )
+      : this.script.forwardAt(path, [x]);
+    if (!(out instanceof Tensor)) {
+      throw new Error(`the forward of ${path ? `'${path}'` : 'the model'} in ${this.script.file} did not return one tensor; kwshield needs one tensor out`);
+    }
+    return out;
+  }
+
+  /** Why a forward hook on the submodule at `path` could never run, or null (see "Hooks" in the file comment). */
+  hookProblem(path: string): string | null {
+    if (!this.views.has(path)) return `the TorchScript archive ${this.script.file} has no submodule '${path}'`;
+    return this.script.hookProblem('', [path]);
+  }
+
+  /** Tensor fields a defense attached to views (e.g. NFT's masks), which the archive does not have: [name, tensor, isBuffer]. */
+  private attachedTensors(): [string, Tensor, boolean][] {
+    const out: [string, Tensor, boolean][] = [];
+    for (const [p, view] of this.views) {
+      const slots = this.slots.get(p);
+      for (const [key, value] of Object.entries(view)) {
+        if (value instanceof Tensor && !slots?.has(key)) out.push([`${p}.${key}`, value, isBuffer(value)]);
+      }
+    }
+    return out;
+  }
+
   /** the archive's file */
   get file(): string {
     return this.script.file;
@@ -125,7 +184,7 @@ export class TorchScriptModel extends Module {
       (m): m is BatchNorm1d & TorchScriptView =>
         isBatchNorm(m) && (m.freezeStats || (m as unknown as ViewState).momentumOverride !== undefined) && m.training && Boolean(m.running_mean),
     );
-    if (adjusted.length === 0) return this.script.forwardTensor(x);
+    if (adjusted.length === 0) return this.runArchive('', x);
     // The archive's BatchNorm updates whatever tensors sit in its running-statistics slots. Those slots get
     // copies for this pass, and the originals are put back afterwards: left as they were (freezeStats), or
     // moved as the momentum asked for would have moved them. The originals are never written while autograd
@@ -140,7 +199,7 @@ export class TorchScriptModel extends Module {
       }),
     );
     try {
-      return this.script.forwardTensor(x);
+      return this.runArchive('', x);
     } finally {
       adjusted.forEach((bn, i) => {
         const { original, copies } = swapped[i];
@@ -177,11 +236,13 @@ export class TorchScriptModel extends Module {
   }
 
   override namedParameters(): [string, Tensor][] {
-    return this.script.namedParameters();
+    const attached = this.attachedTensors().filter(([, , b]) => !b);
+    return [...this.script.namedParameters(), ...attached.map(([n, t]) => [n, t] as [string, Tensor])];
   }
 
   override namedBuffers(): [string, Tensor][] {
-    return this.script.namedBuffers();
+    const attached = this.attachedTensors().filter(([, , b]) => b);
+    return [...this.script.namedBuffers(), ...attached.map(([n, t]) => [n, t] as [string, Tensor])];
   }
 
   /** Parameters and buffers by dotted name, in PyTorch's state_dict order (each module's parameters, then its buffers, pre-order). */
@@ -198,6 +259,7 @@ export class TorchScriptModel extends Module {
         if (t) out.set(prefix + name, t);
       }
     }
+    for (const [name, t] of this.attachedTensors()) out.set(name, t);
     return out;
   }
 
@@ -261,22 +323,22 @@ export class TorchScriptModel extends Module {
     for (const name of rec.buffers) tensorField(name, script.buffer(`${p}.${name}`), true);
     // A layer without the slot (a conv's bias=False) reads as null, as on a built-in layer.
     if (cls && !rec.parameters.includes('bias')) Object.defineProperty(view, 'bias', { value: null, enumerable: false, writable: false });
-    const runSubmodule = (x: Tensor): Tensor => {
-      const out = script.forwardAt(p, [x]);
-      if (!Array.isArray(out) && out !== null && typeof out === 'object' && 'isTensorMarker' in out) return out as Tensor;
-      throw new Error(`the forward of '${p}' in ${script.file} did not return one tensor`);
-    };
+    // The submodule's own forward (run by the archive, with the hooks of the views below it); assigning
+    // `forward` shadows it as on a built-in layer (withForwardHook, withNormReparam), and the archive's
+    // forward then calls the shadow wherever it calls this submodule (see "Hooks" in the file comment).
+    const original = (x: Tensor): Tensor => this.runArchive(p, x);
+    let current: (x: Tensor) => Tensor = original;
     Object.defineProperty(view, 'forward', {
-      get: () => runSubmodule,
-      set: () => {
-        throw new Error(
-          `'${p}' (${rec.type.replace(/^__torch__\./, '')}) is a submodule of the TorchScript archive ${script.file}: its forward runs inside ` +
-            "the archive's compiled code, so kwshield cannot hook or replace it; a defense or analysis that needs this layer's activations cannot run on a TorchScript model",
-        );
+      get: () => current,
+      set: (f: (x: Tensor) => Tensor) => {
+        if (typeof f !== 'function') throw new Error(`the forward of '${p}' must be a function`);
+        current = f;
       },
       enumerable: false,
       configurable: true,
     });
+    Object.defineProperty(view, hookState, { value: { isHooked: () => current !== original }, enumerable: false });
+    this.slots.set(p, new Set([...rec.parameters, ...rec.buffers]));
     this.layerFields(view, rec);
     return view;
   }
@@ -490,6 +552,20 @@ export function importTorchScript(file: string, opts: { inputShape: number[]; cl
     model.dispose();
     throw e;
   }
+}
+
+/**
+ * Why `needs` (a defense's sentence: what it does with the layers) cannot be done on `model` because a forward
+ * hook on one of `layers` could never run inside its TorchScript archive; null for a built-in model or when
+ * every layer can be hooked. The message names the layer, the need and the reason.
+ */
+export function hookProblem(model: Module, layers: readonly string[], needs: string): string | null {
+  if (!(model instanceof TorchScriptModel)) return null;
+  for (const layer of layers) {
+    const why = model.hookProblem(layer);
+    if (why) return `${needs}, with a forward hook on '${layer}'; in the TorchScript archive ${model.file}, ${why}`;
+  }
+  return null;
 }
 
 /** The view's archive path, or null for a module that is not a view of a TorchScript archive. */

@@ -1,6 +1,8 @@
 // Forward hooks: run code on (or replace) a module's output while fn runs, as torch's
 // register_forward_hook does, without the module knowing. The hook is an own property that shadows the
-// class's forward and is removed afterwards, so nothing survives fn.
+// class's forward and is removed afterwards, so nothing survives fn. A view of a TorchScript archive's
+// submodule (models/torchscript.ts) accepts the same shadowing: while it is set, the archive's forward runs
+// with a call of the view's forward wherever its code calls that submodule (ScriptModule.forwardHooked).
 import type { Tensor } from '../torch/index.ts';
 import type { Module } from './module.ts';
 

@@ -68,6 +68,13 @@ export interface ScriptModuleHandle {
   namedBuffers(): [string, TensorHandle][];
   modules(): ScriptModuleRecord[];
   forward(path: string, inputs: unknown[]): unknown;
+  /**
+   * The forward of the module at path with every call of the submodules at `hooked` (relative paths)
+   * replaced by callout(index in hooked, input): the graph goes on with the tensor callout returns.
+   */
+  forwardHooked(path: string, hooked: string[], inputs: unknown[], callout: (index: number, x: TensorHandle) => TensorHandle): unknown;
+  /** why the submodules at `hooked` (relative to path) cannot be hooked, or null */
+  hookProblem(path: string, hooked: string[]): string | null;
   train(on: boolean): void;
   isTraining(): boolean;
   /** the `training` flag of the module at path only (not its submodules) */

@@ -157,6 +157,44 @@ export class ScriptModule {
     }
   }
 
+  /**
+   * Forward hooks on submodules: runs the forward of the module at `modulePath` ('' for the whole model)
+   * with every call of the submodules at `hooked` (paths relative to it) replaced by `callout(index, x)`,
+   * index into `hooked`, x the tensor the archive passes to that submodule; the archive's code goes on with
+   * the tensor callout returns (typically the submodule run on x by forwardAt, read or replaced by a hook).
+   * The rewritten forward runs op by op (libtorch's interpreter, no graph-executor fusion), with autograd, so
+   * a gradient reaches what callout computed and a gradient with respect to its result is well defined.
+   * Tensors passed to callout belong to the enclosing scope; an x that is exactly a tensor an earlier
+   * callout of this forward returned is that same Tensor object (so `input === previousOutput` tells that
+   * a layer read the previous hooked layer's output directly). A submodule that is never called by its
+   * parent's forward, is called through another method, or does not map one tensor to one tensor cannot
+   * be hooked: the error names it and says why.
+   */
+  forwardHooked(modulePath: string, hooked: readonly string[], inputs: ScriptInput[], callout: (index: number, x: Tensor) => Tensor): ScriptOutput {
+    this.check('forward');
+    const returned = new Map<TensorHandle, Tensor>();
+    try {
+      return fromNativeOutput(
+        this.handle.forwardHooked(modulePath, [...hooked], inputs.map(toNativeInput), (index, h) => {
+          const out = callout(index, returned.get(h) ?? new Tensor(h));
+          if (!(out instanceof Tensor)) throw new Error(`the hooked forward of '${hooked[index]}' returned no tensor`);
+          returned.set(out.handle, out);
+          return out.handle;
+        }),
+      );
+    } catch (e) {
+      const err = e as Error;
+      if (!err.message.startsWith('hooked forward')) throw err;
+      throw new Error(`${path.basename(this.file)}: ${err.message}`);
+    }
+  }
+
+  /** Why forwardHooked cannot hook the submodules at `hooked` (relative to `modulePath`), or null: names the submodule and the reason. */
+  hookProblem(modulePath: string, hooked: readonly string[]): string | null {
+    this.check('hookProblem');
+    return this.handle.hookProblem(modulePath, [...hooked]);
+  }
+
   /** forward() for a model with one tensor in and one tensor out; anything else is refused. */
   forwardTensor(x: Tensor): Tensor {
     const out = this.forward(x);
