@@ -17,6 +17,9 @@ Written:
                       one-second clips [batch, 16000] as kwshield's data folders hold them, for the end-to-end
                       tests of kwshield import / eval / defend (test/own-model.test.ts); its weights are
                       random (seed 34), the tests need a model of that shape, not a good one
+  kws-wave16k-odd-scd10.pt  the same with its last conv's weights used by F.conv2d in the parent's forward (as
+                      kws-odd-scripted.pt does): a run folder whose defenses that hook that conv refuse, naming
+                      it (seed 35)
   expected.json       eval-mode logits of both on the fixed input; the parameters and buffers after one
                       train-mode SGD step (lr 0.1, momentum 0, cross-entropy on labels 0..3) of the scripted
                       model, in state_dict order. Tensors are {"shape", "dtype": "float32", "data": base64 of
@@ -103,6 +106,17 @@ class TinyNested(nn.Module):
         x = F.relu(self.bn(self.conv(x)))
         x = self.layers(x)
         return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+class TinyKwsOdd(TinyKws):
+    """TinyKws whose depthwise conv is not called as a layer: F.conv2d reads its weight, so no hook on it runs."""
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        spec = torch.log1p(torch.abs(F.conv1d(wave.unsqueeze(1), self.filterbank, stride=32)))
+        x = F.relu(self.bn(self.conv(spec.unsqueeze(1))))
+        x = F.relu(self.bn_dw(F.conv2d(x, self.dw.weight, None, padding=1, groups=6)))
+        x = torch.flatten(self.pool(x), 1)
+        return self.classifier(F.relu(self.hidden(x)))
 
 
 class TinyOdd(nn.Module):
@@ -245,7 +259,9 @@ def main():
         f.write("\n")
     torch.manual_seed(34)
     torch.jit.script(TinyKws(classes=10).eval()).save(os.path.join(OUT, "kws-wave16k-scd10.pt"))
-    for name in ("kws-scripted.pt", "kws-traced-eval.pt", "kws-state-dict.pt", "expected.json", "kws-wave16k-scd10.pt"):
+    torch.manual_seed(35)
+    torch.jit.script(TinyKwsOdd(classes=10).eval()).save(os.path.join(OUT, "kws-wave16k-odd-scd10.pt"))
+    for name in ("kws-scripted.pt", "kws-traced-eval.pt", "kws-state-dict.pt", "expected.json", "kws-wave16k-scd10.pt", "kws-wave16k-odd-scd10.pt"):
         print(name, os.path.getsize(os.path.join(OUT, name)), "bytes")
 
 

@@ -2,8 +2,8 @@
 // made by scripts/make-torchscript-fixture.py: raw one-second clips in, the 10 SCD-10 classes out) imported
 // as a run folder, refused with a reason for every bad input (nothing written), evaluated on a tiny data
 // folder and on a folder of triggered clips, purified by GN-FT into a model.pt that reloads (in kwshield and,
-// when a Python with torch is found, in PyTorch) to the purified model's logits, and refused by a defense
-// that needs a layer's activations.
+// when a Python with torch is found, in PyTorch) to the purified model's logits, pruned by FP through the
+// engine's hooks, and refused by a defense whose layer the archive's code never calls.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,7 +18,6 @@ import { ImportRunError, importRun } from '../src/experiments/import-run.ts';
 import { loadModel, ModelFileError, saveModel } from '../src/models/checkpoint.ts';
 import { buildModel } from '../src/models/index.ts';
 import { loadTorchScriptModel } from '../src/models/torchscript.ts';
-import { activationsReachable } from '../src/models/torchscript-run.ts';
 import { fillInPlace, loadSafetensors, memory, noGrad, type Tensor, tensor, tidy } from '../src/torch/index.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -268,25 +267,20 @@ describe('your own model: TorchScript in, through every command, purified TorchS
     x.dispose();
   });
 
-  it("a defense that needs a layer's activations refuses a TorchScript model, naming the layer and why, before any work", (t) => {
-    const probe = loadTorchScriptModel(archive);
-    const reachable = activationsReachable(probe);
-    probe.dispose();
-    if (reachable) {
-      t.skip("this engine's activation taps reach the archive's layers: the hook-based defenses run (their own tests cover them)");
-      return;
-    }
-    for (const [defense, layer] of [
-      ['fp', /last conv layer \('dw'\)/],
-      ['nft', /BatchNorm layers \('bn', 'bn_dw'\)/],
-      ['ngf', /classifier \('classifier'\)/],
-    ] as const) {
-      const out = path.join(work, `refused-${defense}`);
-      const r = run(['defend', '--model', imported, '--data', data, '--defense', defense, '--out', out]);
+  it('a defense that hooks a layer runs on an archive whose code calls that layer, and refuses one whose code does not, naming it, before any work', () => {
+    const fp = path.join(work, 'fp');
+    const ok = run(['defend', '--model', imported, '--data', data, '--defense', 'fp', '--clean-ratio', '0.5', '--out', fp, '--json']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.ok(ok.json().report.details, 'fp reports what it pruned');
+    loadModel(fp).model.dispose();
+    // kws-wave16k-odd-scd10.pt: its last conv ('dw') is used through F.conv2d on its weight, never called
+    const odd = path.join(work, 'odd');
+    importRun({ torchscript: path.join(fixtures, 'kws-wave16k-odd-scd10.pt'), input: 'waveform-16k-1s', classes, out: odd });
+    for (const defense of ['fp', 'clp']) {
+      const out = path.join(work, `odd-${defense}`);
+      const r = run(['defend', '--model', odd, '--data', data, '--defense', defense, '--out', out]);
       assert.equal(r.code, 1, defense);
-      assert.match(r.stderr, new RegExp(`${defense} cannot run on this TorchScript model yet`));
-      assert.match(r.stderr, layer);
-      assert.match(r.stderr, /compiled code.*Defenses that run on it: ft, gnft, ft-sam, tsbd/);
+      assert.match(r.stderr, /forward hook on 'dw'/, defense);
       assert.equal(existsSync(out), false, `nothing written for ${defense}`);
     }
   });

@@ -43,15 +43,14 @@ export interface AnalysisFile {
     baseline: { clean: number; backdoor: number };
     zeroTolerance: number;
   };
-  /** absent when the model's penultimate features cannot be read (a TorchScript model: `notes` says why) */
-  embedding?: Embedding & { features: string };
+  embedding: Embedding & { features: string };
   modelFamily: string;
   classes: string[];
   frontEnd: string;
   data: { path: string; cleanRatio: number; seed: number; cleanClips: number; triggeredClips?: number; target?: string; targetLabel?: number };
   /** what was not computed and why */
   notes: string[];
-  seconds: { gradients: number; zones?: number; embedding?: number };
+  seconds: { gradients: number; zones?: number; embedding: number };
   created: string;
 }
 
@@ -110,14 +109,12 @@ export function writeAnalysis(dir: string, file: AnalysisFile, suffix = ''): str
       ),
     );
   }
-  if (file.embedding) {
-    put(
-      `embedding${suffix}.csv`,
-      toCsv(
-        ['x', 'y', 'label', 'triggered', 'predicted'],
-        file.embedding.points.map((p) => [p.x, p.y, p.label, p.triggered, p.predicted]),
-      ),
-    );
-  }
+  put(
+    `embedding${suffix}.csv`,
+    toCsv(
+      ['x', 'y', 'label', 'triggered', 'predicted'],
+      file.embedding.points.map((p) => [p.x, p.y, p.label, p.triggered, p.predicted]),
+    ),
+  );
   return written;
 }

@@ -13,7 +13,6 @@ import { disposeFeatureSet, type FeatureSet, subsetOf } from '../data/feature-se
 import { classifierLayer } from '../defenses/neurons.ts';
 import { loadModel, type ModelManifest } from '../models/checkpoint.ts';
 import type { KwsModel, ModelSpec } from '../models/registry.ts';
-import { activationsReachable } from '../models/torchscript-run.ts';
 import { manualSeed } from '../torch/index.ts';
 import { type AnalysisFile, gradientSection, writeAnalysis } from './analysis-file.ts';
 import { type EmbeddingMethod, embedClips } from './embedding.ts';
@@ -56,8 +55,7 @@ export interface AnalysisSummary {
   layers: string[];
   meanGradient: Record<string, number>;
   zones?: Record<Zone, number>;
-  /** absent when no embedding was made (notes say why) */
-  embedding?: EmbeddingMethod;
+  embedding: EmbeddingMethod;
   points: number;
   seconds: AnalysisFile['seconds'];
 }
@@ -117,16 +115,8 @@ function analyseOne(
   t = Date.now();
   const method = o.embedding ?? 'tsne';
   const classifier = classifierLayer(model, spec.neuronLayers(model));
-  let embedding: ReturnType<typeof embedClips> | undefined;
-  if (!activationsReachable(model)) {
-    // The penultimate features are the classifier's input, read by a hook, and on an engine without
-    // activation taps an archive's layers run out of a hook's reach: no embedding then.
-    const note = `no embedding: it reads the input of the classifier '${classifier}' during the forward, and in a TorchScript model that layer runs inside the archive's compiled code`;
-    if (!notes.includes(note)) notes.push(note);
-  } else {
-    stage(`${method} of the penultimate features (the input of ${classifier}) of ${embedSets.clean.size + (embedSets.triggered?.size ?? 0)} clips`);
-    embedding = embedClips(model, classifier, embedSets.clean, embedSets.triggered, { method, seed: o.seed, tsne: { iterations: o.tsneIterations } });
-  }
+  stage(`${method} of the penultimate features (the input of ${classifier}) of ${embedSets.clean.size + (embedSets.triggered?.size ?? 0)} clips`);
+  const embedding = embedClips(model, classifier, embedSets.clean, embedSets.triggered, { method, seed: o.seed, tsne: { iterations: o.tsneIterations } });
   const embeddingSeconds = (Date.now() - t) / 1000;
   const zoneTolerance = 1e-6;
   return {
@@ -154,7 +144,7 @@ function analyseOne(
           },
         }
       : {}),
-    ...(embedding ? { embedding: { ...embedding, features: classifier } } : {}),
+    embedding: { ...embedding, features: classifier },
     modelFamily: manifest.model,
     classes: manifest.classes,
     frontEnd: manifest.frontEnd,
@@ -166,11 +156,7 @@ function analyseOne(
       ...(triggered && attack ? { triggeredClips: triggered.size, target: attack.plan.target, targetLabel: attack.plan.targetLabel } : {}),
     },
     notes,
-    seconds: {
-      gradients: gradientSeconds,
-      ...(zoneSeconds !== undefined ? { zones: zoneSeconds } : {}),
-      ...(embedding ? { embedding: embeddingSeconds } : {}),
-    },
+    seconds: { gradients: gradientSeconds, ...(zoneSeconds !== undefined ? { zones: zoneSeconds } : {}), embedding: embeddingSeconds },
     created: new Date().toISOString(),
   };
 }
@@ -183,8 +169,8 @@ function summaryOf(file: AnalysisFile, written: string): AnalysisSummary {
     layers: file.gradients.layers.map((l) => l.layer),
     meanGradient: Object.fromEntries(file.gradients.layers.map((l) => [l.layer, l.neurons.reduce((s, n) => s + n.mean, 0) / l.neurons.length])),
     ...(file.zones ? { zones: file.zones.counts } : {}),
-    ...(file.embedding ? { embedding: file.embedding.method } : {}),
-    points: file.embedding?.points.length ?? 0,
+    embedding: file.embedding.method,
+    points: file.embedding.points.length,
     seconds: file.seconds,
   };
 }

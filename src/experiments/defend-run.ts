@@ -15,8 +15,7 @@ import { disposeFeatureSet, type FeatureSet, makeFeatureSet, stratifiedSample } 
 import { featureSetOf } from '../data/features.ts';
 import { resolveOptions } from '../data/options.ts';
 import { readSpeechCommands } from '../data/speech-commands.ts';
-import { defenseNames, getDefense } from '../defenses/index.ts';
-import { torchScriptProblem } from '../defenses/torchscript-support.ts';
+import { getDefense } from '../defenses/index.ts';
 import type { DefenseProgress, DefenseReport } from '../defenses/types.ts';
 import { loadModel, type ModelManifest, saveModel } from '../models/checkpoint.ts';
 import type { KwsModel } from '../models/index.ts';
@@ -144,7 +143,7 @@ export async function defendRun(o: DefendRunOptions): Promise<DefendRunResult> {
   let probe: Awaited<ReturnType<typeof measure>> | undefined;
   try {
     const info = { name: spec.name, neuronLayers: spec.neuronLayers(model), timeAxis: timeAxisOf(getFrontEnd(manifest.frontEnd)) };
-    const problem = defense.modelProblem?.(model, info) ?? torchScriptProblem(defense.name, model, info, defenseNames());
+    const problem = defense.modelProblem?.(model, info);
     if (problem) throw new DefendRunError(problem);
     // Bad options fail here, before any clip is read.
     const options = resolveOptions(defense.name, defense.options, { ...defense.recipes[recipe], ...(o.options ?? {}) });

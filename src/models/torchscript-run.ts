@@ -11,10 +11,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { getFrontEnd } from '../audio/frontends.ts';
-import { withForwardHook } from '../nn/index.ts';
 import type { ModelManifest } from './checkpoint.ts';
 import type { KwsModel, ModelSpec } from './registry.ts';
-import { type BatchNormMode, loadTorchScriptModel, TorchScriptModel, torchScriptPathOf } from './torchscript.ts';
+import { type BatchNormMode, loadTorchScriptModel, TorchScriptModel } from './torchscript.ts';
 
 /** model.json's `model` for a TorchScript run. */
 export const TORCHSCRIPT_MODEL = 'torchscript';
@@ -98,26 +97,4 @@ export function saveTorchScriptArchive(dir: string, model: KwsModel): string {
   const file = path.join(dir, ARCHIVE_FILE);
   model.save(file);
   return sha256Of(file);
-}
-
-/**
- * Whether code above the engine can read a layer's activations in `model` with a forward hook: always for a
- * built-in model; for a TorchScript archive only with an engine whose activation taps reach the archive's
- * layers (without them, setting a hook on a layer's view throws). Probed by setting and removing a no-op
- * hook on one of its layers, so this follows the engine instead of a flag.
- */
-export function activationsReachable(model: KwsModel): boolean {
-  if (!(model instanceof TorchScriptModel)) return true;
-  const layer = model.namedModules().find(([p, m]) => p !== '' && torchScriptPathOf(m) !== null)?.[1];
-  if (!layer) return false;
-  try {
-    withForwardHook(
-      layer,
-      () => undefined,
-      () => undefined,
-    );
-    return true;
-  } catch {
-    return false;
-  }
 }

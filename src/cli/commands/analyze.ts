@@ -63,7 +63,7 @@ function human(r: AnalyzeRunResult): string {
         `  [${a.label}] zones of ${total} neurons: clean ${a.zones.clean}, backdoor ${a.zones.backdoor}, hybrid ${a.zones.hybrid}, redundant ${a.zones.redundant}`,
       );
     }
-    lines.push(`  [${a.label}] ${a.embedding ? `${a.embedding} map of ${a.points} points` : 'no embedding'}; ${a.file}`);
+    lines.push(`  [${a.label}] ${a.embedding} map of ${a.points} points; ${a.file}`);
   }
   for (const note of r.notes) lines.push(`  note: ${note}`);
   lines.push(`  files: ${r.files.map((f) => path.basename(f)).join(', ')} in ${r.out} (${r.seconds.toFixed(0)} s)`);
