@@ -7,6 +7,7 @@ import { type AnalyzeRunResult, analyzeRun } from '../../analysis/analyze-run.ts
 import { defaultCacheDir } from '../../experiments/data-splits.ts';
 import { readManifest } from '../../models/checkpoint.ts';
 import { greaterThanZero, positiveInt, report, UsageError } from '../output.ts';
+import { checkDataFolder, checkOutputFolder } from '../preflight.ts';
 import { createProgress, type Progress } from '../progress.ts';
 
 /** A number in (0, 1], or a usage error naming the option. */
@@ -90,6 +91,8 @@ export function analyzeCommand(): Command {
     .action(async (o) => {
       if (o.embedding !== 'tsne' && o.embedding !== 'pca') throw new UsageError(`--embedding must be tsne or pca, got '${o.embedding}'`);
       if (o.compare && path.resolve(o.compare) === path.resolve(o.model)) throw new UsageError('--compare must be another model than --model');
+      checkOutputFolder(o.out);
+      checkDataFolder(dataOf(o.model, o.data), o.data ? '--data' : `the data of ${o.model}`);
       const progress = stageProgress();
       const result = await analyzeRun({
         model: o.model,

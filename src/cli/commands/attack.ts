@@ -7,6 +7,7 @@ import { attackRun } from '../../experiments/attack-run.ts';
 import { type RecipeName, recipes } from '../../experiments/train.ts';
 import { modelNames } from '../../models/index.ts';
 import { greaterThanZero, percent, positiveInt, report, UsageError } from '../output.ts';
+import { checkDataFolder, checkOutputFolder } from '../preflight.ts';
 import { createProgress, type Progress } from '../progress.ts';
 import { trainingProgress } from '../training-progress.ts';
 
@@ -64,6 +65,8 @@ export function attackCommand(): Command {
     .option('--json', 'print the result as one JSON line')
     .action(async (o) => {
       if (o.recipe !== 'fast' && o.recipe !== 'paper') throw new UsageError(`--recipe must be fast or paper, got '${o.recipe}'`);
+      checkOutputFolder(o.out);
+      checkDataFolder(o.data);
       const epochs = o.epochs ?? recipes[o.recipe as RecipeName].epochs;
       const attackBars = new Map<string, Progress>();
       const result = await attackRun({

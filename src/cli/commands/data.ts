@@ -4,6 +4,7 @@ import { datasetInfo } from '../../data/speech-commands.ts';
 import { isSpeechEngineName, SPEECH_ENGINE_NAMES, type SpeechEngineName } from '../../data/speech-engine.ts';
 import { SYNTH_PRESETS, type SynthPreset, synthesizeSpeechCommands } from '../../data/synth.ts';
 import { report } from '../output.ts';
+import { checkOutputFolder } from '../preflight.ts';
 import { createProgress } from '../progress.ts';
 
 export function dataCommand(): Command {
@@ -23,6 +24,8 @@ export function dataCommand(): Command {
       const presets = Object.keys(SYNTH_PRESETS);
       if (!presets.includes(o.preset)) throw new Error(`--preset must be one of ${presets.join(', ')}, got '${o.preset}'`);
       if (!['scd10', 'scd30'].includes(o.words)) throw new Error(`--words must be scd10 or scd30, got '${o.words}'`);
+      // the full preset writes about 750 MB of WAV clips
+      checkOutputFolder(o.out, '--out', o.preset === 'full' ? 1024 ** 3 : undefined);
       const engines = o.engines.split(',').map((e) => e.trim());
       for (const e of [...engines, ...(o.testEngine === undefined ? [] : [o.testEngine])])
         if (!isSpeechEngineName(e)) throw new Error(`unknown speech engine '${e}' (known: ${SPEECH_ENGINE_NAMES.join(', ')})`);

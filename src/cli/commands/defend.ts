@@ -7,6 +7,7 @@ import type { DefenseEpoch } from '../../defenses/types.ts';
 import { type DefenseRecipe, defendRun } from '../../experiments/defend-run.ts';
 import { readManifest } from '../../models/checkpoint.ts';
 import { percent, positiveInt, report, UsageError } from '../output.ts';
+import { checkDataFolder, checkOutputFolder } from '../preflight.ts';
 import { createProgress, formatSeconds, type Progress } from '../progress.ts';
 import { extractionProgress } from './attack.ts';
 
@@ -44,6 +45,8 @@ export function defendCommand(): Command {
       if (o.recipe !== 'default' && o.recipe !== 'paper') throw new UsageError(`--recipe must be default or paper, got '${o.recipe}'`);
       const data = o.data ?? (readManifest(o.model).provenance?.data as string | undefined);
       if (!data) throw new UsageError(`--data is needed: ${o.model}/model.json does not say which data the model was trained on`);
+      checkOutputFolder(o.out);
+      checkDataFolder(data, o.data ? '--data' : `the data of ${o.model}`, readManifest(o.model).classes);
       let bar: Progress | undefined;
       const epochSeconds: number[] = [];
       const result = await defendRun({

@@ -13,6 +13,7 @@ import { derBetween, evaluate, evaluateBackdoor } from '../../experiments/evalua
 import { evaluateTriggeredFolder, readTriggeredFolder, targetLabel } from '../../experiments/triggered-folder.ts';
 import { loadModel } from '../../models/checkpoint.ts';
 import { percent, report, UsageError } from '../output.ts';
+import { checkDataFolder } from '../preflight.ts';
 
 export function evalCommand(): Command {
   return new Command('eval')
@@ -30,6 +31,7 @@ export function evalCommand(): Command {
       if (Boolean(o.triggered) !== Boolean(o.target))
         throw new UsageError('--triggered DIR and --target WORD go together: the folder of triggered clips and the class the trigger aims at');
       if (o.triggered && o.attackOf) throw new UsageError("give --attack-of (kwshield's attack run) or --triggered (your own clips), not both");
+      checkDataFolder(o.data);
       const { model, manifest } = loadModel(o.model);
       try {
         if (o.target) targetLabel(o.target, manifest.classes);

@@ -6,6 +6,7 @@ import { applyInBatches, frontEndNames, getFrontEnd } from '../../audio/frontend
 import { loadClip } from '../../data/speech-commands.ts';
 import { noGrad, saveSafetensors, tensor, tidy } from '../../torch/index.ts';
 import { report } from '../output.ts';
+import { checkOutputFile } from '../preflight.ts';
 import { createProgress } from '../progress.ts';
 
 function wavFiles(input: string): string[] {
@@ -32,6 +33,7 @@ export function featuresCommand(): Command {
     .requiredOption('--out <file>', 'output .safetensors file')
     .option('--json', 'print the result as one JSON line')
     .action(async (o) => {
+      checkOutputFile(o.out);
       const frontEnd = getFrontEnd(o.frontEnd);
       const files = wavFiles(o.in);
       const data = new Float32Array(files.length * frontEnd.inputSamples);

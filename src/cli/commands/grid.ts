@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
 import { writeJsonAtomic } from '../../data/atomic.ts';
+import { wordSet } from '../../data/words.ts';
 import { loadGrid } from '../../experiments/grid.ts';
 import { expandGrid, type Manifest, parseShard, type Shard, shardJobs } from '../../experiments/jobs.ts';
 import { jobPaths } from '../../experiments/jobs-paths.ts';
@@ -11,6 +12,7 @@ import { okResult } from '../../experiments/jobs-result.ts';
 import { formatDuration, runGrid } from '../../experiments/jobs-run.ts';
 import { collectResults } from '../../experiments/store.ts';
 import { report, UsageError } from '../output.ts';
+import { checkDataFolder, checkOutputFolder } from '../preflight.ts';
 
 const shardOption = (value: string): Shard => {
   try {
@@ -40,7 +42,10 @@ function manifestOf(file: string, dataRoot?: string): Manifest {
       return parsed as Manifest;
     }
   }
-  return expandGrid(loadGrid(file, { dataRoot }));
+  const grid = loadGrid(file, { dataRoot });
+  // A data folder that does not exist would otherwise surface only when its first job runs.
+  for (const d of grid.data) if (d.path) checkDataFolder(d.path, `data entry '${d.name}' (path)`, wordSet(d.words));
+  return expandGrid(grid);
 }
 
 export function gridCommand(): Command {
@@ -79,6 +84,7 @@ export function gridCommand(): Command {
     .action(async (file, o) => {
       const manifest = manifestOf(file, o.dataRoot);
       const results = path.resolve(o.results);
+      if (!o.dryRun) checkOutputFolder(results, '--results');
       const work = path.resolve(o.work ?? path.join(results, 'work'));
       const shard = o.shard ?? { index: 0, count: 1 };
       if (o.dryRun) {

@@ -3,6 +3,7 @@
 import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
 import { buildReferences, type ReferenceShareName, referenceShares } from '../../experiments/reference-build.ts';
 import { percent, positiveInt, report } from '../output.ts';
+import { checkOutputFolder } from '../preflight.ts';
 import { trainingProgress } from '../training-progress.ts';
 
 function shareOf(value: string): ReferenceShareName {
@@ -37,6 +38,7 @@ function buildCommand(): Command {
     .option('--no-cache', 'do not read or write the feature cache')
     .option('--json', 'print the result as one JSON line')
     .action(async (o) => {
+      checkOutputFolder(o.out);
       const result = await buildReferences({
         like: o.like,
         count: o.count,

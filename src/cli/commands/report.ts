@@ -3,6 +3,7 @@
 import { Command } from '@commander-js/extra-typings';
 import { buildReport, figuresFolderName, MissingInputError, writeReport } from '../../report/index.ts';
 import { report, UsageError } from '../output.ts';
+import { checkOutputFile } from '../preflight.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -17,6 +18,7 @@ export function reportCommand() {
     .option('--json', 'print the result as one JSON line')
     .action(async (inputs, o) => {
       if (!/\.html?$/i.test(o.out)) throw new UsageError(`--out must name an .html file, got '${o.out}'`);
+      checkOutputFile(o.out);
       let built: Awaited<ReturnType<typeof buildReport>>;
       try {
         built = await buildReport(inputs, { out: o.out, analysis: o.analysis, title: o.title });

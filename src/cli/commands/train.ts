@@ -4,6 +4,7 @@ import { type RecipeName, recipes } from '../../experiments/train.ts';
 import { trainRun } from '../../experiments/train-run.ts';
 import { modelNames } from '../../models/index.ts';
 import { greaterThanZero, percent, positiveInt, report } from '../output.ts';
+import { checkDataFolder, checkOutputFolder } from '../preflight.ts';
 import { trainingProgress } from '../training-progress.ts';
 
 export function trainCommand(): Command {
@@ -12,7 +13,7 @@ export function trainCommand(): Command {
     .requiredOption('--data <dir>', 'a Speech Commands folder (real or from `kwshield data synth`)')
     .option('--model <name>', `one of ${modelNames().join(', ')}`, 'resnet')
     .option('--recipe <name>', 'fast | paper', 'fast')
-    .option('--epochs <n>', "epochs (default: the recipe's)", positiveInt('--epochs'))
+    .option('--epochs <n>', "epochs (default: the recipe's)", greaterThanZero('--epochs', { integer: true }))
     .option('--batch-size <n>', "batch size (default: the recipe's, or the model's need for it)", greaterThanZero('--batch-size', { integer: true }))
     .option('--lr <x>', "peak learning rate (default: the recipe's)", greaterThanZero('--lr'))
     .option('--seed <n>', 'random seed', positiveInt('--seed'), 0)
@@ -23,6 +24,8 @@ export function trainCommand(): Command {
     .option('--json', 'print the result as one JSON line')
     .action(async (o) => {
       if (o.recipe !== 'fast' && o.recipe !== 'paper') throw new Error(`--recipe must be fast or paper, got '${o.recipe}'`);
+      checkOutputFolder(o.out);
+      checkDataFolder(o.data);
       const result = await trainRun({
         data: o.data,
         model: o.model,
