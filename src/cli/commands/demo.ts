@@ -15,7 +15,8 @@ import type { JobResult } from '../../experiments/jobs-result.ts';
 import { runGrid } from '../../experiments/jobs-run.ts';
 import { modelNames } from '../../models/index.ts';
 import { buildReport, writeReport } from '../../report/index.ts';
-import { percent, positiveInt, report, UsageError } from '../output.ts';
+import { positiveInt } from '../args.ts';
+import { percent, report, UsageError } from '../output.ts';
 
 /**
  * Every registered defense, with the budget the demo gives it. The demo keeps each defense's recipe

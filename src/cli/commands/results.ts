@@ -4,9 +4,8 @@
 import { Command } from '@commander-js/extra-typings';
 import { type Filter, parseFilters, queryResults, StoreError } from '../../experiments/store.ts';
 import { paperCsv, paperTable, paperText, rowsCsv, rowsText } from '../../experiments/store-table.ts';
+import { collect } from '../args.ts';
 import { UsageError } from '../output.ts';
-
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function resultsCommand(): Command {
   return new Command('results')
