@@ -2,7 +2,7 @@
 // norms, CLC/BLC zones with --attack-of, a t-SNE or PCA map of the penultimate features), as analysis.json
 // and CSV files; --compare adds the same analysis of a second model (e.g. the purified one), labelled "after".
 import path from 'node:path';
-import { Command, } from '@commander-js/extra-typings';
+import { Command } from '@commander-js/extra-typings';
 import { type AnalyzeRunResult, analyzeRun } from '../../analysis/analyze-run.ts';
 import { defaultCacheDir } from '../../experiments/data-splits.ts';
 import { cleanRatio, dataOf, greaterThanZero, layerList, positiveInt } from '../args.ts';
