@@ -17,11 +17,11 @@
 //
 // sigma_k is sqrt(running_var) without BatchNorm's eps, as [BB] computes it.
 
+import { isConv } from '../models/neurons.ts';
 import type { AnyBatchNorm } from '../nn/index.ts';
 import { Conv1d, Conv2d, isBatchNorm, type Module, withForwardHook } from '../nn/index.ts';
 import { abs, div, mul, mulInPlace, noGrad, sqrt, svd, type Tensor, tensor, tidy, zeros } from '../torch/index.ts';
 import { begin, finish } from './common.ts';
-import { isConv } from './neurons.ts';
 import { registerDefense } from './registry.ts';
 import type { DefenseSpec } from './types.ts';
 

@@ -8,13 +8,13 @@
 // and KWT, use it automatically).
 
 import { batchIndices, type FeatureSet, gatherBatch } from '../data/feature-set.ts';
+import { applyMask, classifierLayer, lastConvLayer, moduleAt, type NeuronMask } from '../models/neurons.ts';
 import { accuracyAndLoss } from '../models/predict.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { withForwardHook } from '../nn/index.ts';
 import { clone, copyInPlace, dispose, keep, mean, noGrad, type Tensor, tidy } from '../torch/index.ts';
 import { begin, fineTuneOptionSpecs, fineTuneSettings, finish } from './common.ts';
 import { fineTune, plainStep } from './fine-tune.ts';
-import { applyMask, classifierLayer, lastConvLayer, moduleAt, type NeuronMask } from './neurons.ts';
 import { registerDefense } from './registry.ts';
 import type { DefenseSpec } from './types.ts';
 

@@ -14,6 +14,7 @@ import './anp.ts';
 import './ft-sam.ts';
 import './tsbd.ts';
 
+export { applyMask, classifierLayer, lastConvLayer, moduleAt, type NeuronMask } from '../models/neurons.ts';
 export { type AnpSettings, anp, anpOptions, chooseThreshold, pruneByMask, type ThresholdTrial, thresholdGrid, trainAnpMasks } from './anp.ts';
 export { type ConvBatchNormPair, channelLipschitz, clp, clpOptions, convBatchNormPairs } from './clp.ts';
 export { CleanDataError, checkCleanData, fineTuneOptionSpecs } from './common.ts';
@@ -30,7 +31,6 @@ export {
   gradNormStepDefaults,
   type PerturbationNorm,
 } from './gnft-step.ts';
-export { applyMask, classifierLayer, lastConvLayer, moduleAt, type NeuronMask } from './neurons.ts';
 export { freezeParameters, maskableNorms, maskFloor, type NormLayer, nft, nftOptions, normLayerProblem, withNormReparam } from './nft.ts';
 export {
   type EkfacSettings,

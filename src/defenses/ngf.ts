@@ -34,6 +34,7 @@
 
 import { batchIndices, type FeatureSet, gatherBatch } from '../data/feature-set.ts';
 import type { OptionValue } from '../data/options.ts';
+import { classifierLayer, isConv, moduleAt } from '../models/neurons.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { buffer, Conv1d, Conv2d, Linear, type Module, withForwardHook } from '../nn/index.ts';
 import {
@@ -68,7 +69,6 @@ import {
 import { call } from '../torch/ops/dispatch.ts';
 import { begin, fineTuneOptionSpecs, fineTuneSettings, finish } from './common.ts';
 import { fineTune, type StepFn } from './fine-tune.ts';
-import { classifierLayer, isConv, moduleAt } from './neurons.ts';
 import { freezeParameters } from './nft.ts';
 import { registerDefense } from './registry.ts';
 import type { DefenseSpec, ModelInfo } from './types.ts';

@@ -29,6 +29,7 @@ import { writeJsonAtomic } from '../data/atomic.ts';
 import { type FeatureSet, gatherBatch } from '../data/feature-set.ts';
 import { deriveSeed } from '../data/rng.ts';
 import { lstmUnitParameters } from '../models/lstm.ts';
+import { isConv, moduleAt } from '../models/neurons.ts';
 import { accuracyAndLoss } from '../models/predict.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { Linear, type Module, sgd } from '../nn/index.ts';
@@ -57,7 +58,6 @@ import { epochBatches, type FineTuneSettings, fineTune } from './fine-tune.ts';
 import { gnftOptions } from './gnft.ts';
 import { defaultGnftRecipe } from './gnft-recipe.ts';
 import { gradNormPenaltyExactStep, gradNormPenaltyStep, type PerturbationNorm } from './gnft-step.ts';
-import { isConv, moduleAt } from './neurons.ts';
 import { registerDefense } from './registry.ts';
 import type { DefenseEpoch, DefenseProgress, DefenseSpec, ModelInfo } from './types.ts';
 
