@@ -1,5 +1,5 @@
 // Aggregation over seeds, the one way every table of results does it: the CLI's paper table
-// (store-table.ts, `kwshield results`), the HTML report's (report/paper-table.ts) and the README's
+// (grid/store-table.ts, `kwshield results`), the HTML report's (report/paper-table.ts) and the README's
 // (scripts/tables.ts). A cell is a mean ± sample standard deviation over seeds; the paper's Average row
 // is the plain mean over a model's attacks of each cell's mean (GN-FT Tables I and II).
 

@@ -27,7 +27,7 @@ import { configForFrontEnd, getModelSpec, type KwsModel } from '../models/index.
 import { dispose, keep, noGrad, saveSafetensors, tidy } from '../torch/index.ts';
 import { type DataSplits, disposeSplits, loadSplits } from './data-splits.ts';
 import { evaluateBackdoor } from './evaluate.ts';
-import { describeHolder, waitForLock } from './jobs-lock.ts';
+import { describeHolder, waitForLock } from './lock.ts';
 import { cacheRootOf, featureCacheOf, prepareRunFolder } from './run-folder.ts';
 import type { Recipe, RecipeName } from './train.ts';
 import { fitModel, saveFitted, type TrainRunOptions, trainRun } from './train-run.ts';
@@ -319,7 +319,7 @@ async function cleanModelOf(dir: string, o: AttackRunOptions, frontEnd: FrontEnd
       throw new AttackRunError(`--clean-run ${dir} is not a finished run (no model.json); train it with kwshield train, or leave --clean-run out`);
     // Two attacks of one configuration started side by side (one per core, sharing KWSHIELD_CACHE) need
     // the same clean model: the first trains it under a lock, the second waits and reuses it, instead of
-    // both training it into one folder (as `grid run` workers already do, src/experiments/jobs-worker.ts).
+    // both training it into one folder (as `grid run` workers already do, src/experiments/grid/worker.ts).
     const lock = await waitForLock(`${dir}.lock`, {
       purpose: `clean ${o.model} for ${o.out}`,
       onWait: (h) => stage(`waiting for the clean ${o.model} in ${dir}, being trained by ${describeHolder(h)}`),

@@ -8,10 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { finiteMeanStd } from './aggregate.ts';
-import type { AttackConfig, DefenseConfig } from './jobs.ts';
-import { jobId } from './jobs.ts';
-import { type JobResult, makeResult, resultJob, writeResult } from './jobs-result.ts';
+import { finiteMeanStd } from '../aggregate.ts';
+import type { AttackConfig, DefenseConfig } from './manifest.ts';
+import { jobId } from './manifest.ts';
+import { type JobResult, makeResult, resultJob, writeResult } from './result.ts';
 import { collectResults, parseFilters, queryResults, StoreError } from './store.ts';
 import { paperCsv, paperTable, paperText, rowsText } from './store-table.ts';
 

@@ -1,7 +1,7 @@
 // Tables of indexed results: the paper's layout (a row per model x attack, a column group per defense
 // setting with ASR and CA as mean ± std over seeds and their count n, No Defense from the attack jobs,
 // and an Average row per model as in GN-FT Tables I and II), or one row per job; as text, CSV or JSON.
-import { finiteMeanStd, groupBy, meanStdText, percentText, type Stat } from './aggregate.ts';
+import { finiteMeanStd, groupBy, meanStdText, percentText, type Stat } from '../aggregate.ts';
 import type { Row } from './store.ts';
 
 export interface PaperCell {
