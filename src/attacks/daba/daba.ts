@@ -17,9 +17,9 @@ import { resolveOptions } from '../../data/options.ts';
 import { createRng, deriveSeed } from '../../data/rng.ts';
 import type { KwsModel } from '../../models/registry.ts';
 import { add, cat, clamp, keep, log, mul, noGrad, softmax, type Tensor, tensor, tidy } from '../../torch/index.ts';
+import { needs16k } from '../needs-16k.ts';
 import { chosenHostsPlan, hostCount } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';
-import { needs16k } from '../rows.ts';
 import { baseArtifact, makeTrigger } from '../trigger.ts';
 import type { AttackContext, AttackSpec, TriggerArtifact } from '../types.ts';
 

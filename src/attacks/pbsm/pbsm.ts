@@ -7,9 +7,9 @@
 import { pitchShift } from '../../audio/effects/index.ts';
 import { resolveOptions } from '../../data/options.ts';
 import { hannWindow, istft, pad, stack, stft, type Tensor, tensor, tidy, viewAsComplex, viewAsReal, where } from '../../torch/index.ts';
+import { needs16k } from '../needs-16k.ts';
 import { dirtyLabelPlan } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';
-import { needs16k } from '../rows.ts';
 import { baseArtifact, makeTrigger } from '../trigger.ts';
 import type { AttackSpec, TriggerArtifact } from '../types.ts';
 

@@ -8,9 +8,9 @@
 import { formantWarp, pitchShift } from '../../audio/effects/index.ts';
 import { resolveOptions } from '../../data/options.ts';
 import { abs, div, max, mul, tidy } from '../../torch/index.ts';
+import { needs16k } from '../needs-16k.ts';
 import { dirtyLabelPlan } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';
-import { needs16k } from '../rows.ts';
 import { baseArtifact, makeTrigger } from '../trigger.ts';
 import type { AttackSpec } from '../types.ts';
 
