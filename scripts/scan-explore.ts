@@ -31,7 +31,7 @@ import { reverseEngineerShifts } from '../src/analysis/spectral-shift.ts';
 import { getFrontEnd } from '../src/audio/frontends.ts';
 import { timeAxisOf } from '../src/data/augment.ts';
 import { disposeFeatureSet, type FeatureSet, subsetOf } from '../src/data/feature-set.ts';
-import { resolveOptions } from '../src/data/options.ts';
+import { resolveOptions } from '../src/options/options.ts';
 import { getDefense } from '../src/defenses/index.ts';
 import { loadModel } from '../src/models/checkpoint.ts';
 import { classifierLayer } from '../src/models/neurons.ts';

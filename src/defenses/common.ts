@@ -1,7 +1,7 @@
 // What FT, FP and GN-FT share: the fine-tuning options (with their checks), the clean hold-out split,
 // the clean-set size check, and the report's frame.
 import { disposeFeatureSet, type FeatureSet, subsetOf } from '../data/feature-set.ts';
-import { type OptionSpecs, type OptionValue, resolveOptions } from '../data/options.ts';
+import { type OptionSpecs, type OptionValue, resolveOptions } from '../options/options.ts';
 import { accuracyAndLoss } from '../models/predict.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { type FineTuneSettings, holdoutIndices } from './fine-tune.ts';

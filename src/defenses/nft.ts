@@ -24,7 +24,7 @@
 // a shuffled copy of itself, lambda CE(f(x~), y) + (1 - lambda) CE(f(x~), y[pi]), seeded per epoch), as [NFT]
 // Remove_Backdoor.py mixes; the step adds the mask regulariser to that loss.
 
-import type { OptionValue } from '../data/options.ts';
+import type { OptionValue } from '../options/options.ts';
 import { type AnyBatchNorm, isBatchNorm, LayerNorm, type Module, parameter } from '../nn/index.ts';
 import { abs, add, backward, clampInPlace, dispose, mul, mulInPlace, noGrad, ones, sum, type Tensor, tidy } from '../torch/index.ts';
 import { begin, fineTuneOptionSpecs, fineTuneSettings, finish } from './common.ts';

@@ -33,7 +33,7 @@
 //   layer; the paper recipe uses train mode as the release's net.train() does.
 
 import { batchIndices, type FeatureSet, gatherBatch } from '../data/feature-set.ts';
-import type { OptionValue } from '../data/options.ts';
+import type { OptionValue } from '../options/options.ts';
 import { classifierLayer, isConv, moduleAt } from '../models/neurons.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { buffer, Conv1d, Conv2d, Linear, type Module, withForwardHook } from '../nn/index.ts';

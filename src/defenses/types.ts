@@ -4,7 +4,7 @@
 // checkpoint, a stopping point) is made on a hold-out part of that clean data.
 import type { InputTimeAxis } from '../data/augment.ts';
 import type { FeatureSet } from '../data/feature-set.ts';
-import type { OptionSpecs, OptionValue } from '../data/options.ts';
+import type { OptionSpecs, OptionValue } from '../options/options.ts';
 import type { KwsModel } from '../models/registry.ts';
 
 /** The defender's clean clips: a class-stratified subset of the clean training split, as features. */

@@ -19,7 +19,7 @@ import { writeWav } from '../audio/wav.ts';
 import { writeJsonAtomic } from '../data/atomic.ts';
 import { disposeFeatureSet, type FeatureSet } from '../data/feature-set.ts';
 import { featureSetOf, type Trigger, triggeredFeatureSet, waveformsOf } from '../data/features.ts';
-import { resolveOptions } from '../data/options.ts';
+import { resolveOptions } from '../options/options.ts';
 import { createRng, deriveSeed } from '../data/rng.ts';
 import { type ClipEntry, readSpeechCommands, type SpeechCommands, type WordSelection } from '../data/speech-commands.ts';
 import { loadModel } from '../models/checkpoint.ts';

@@ -14,7 +14,7 @@ import { timeAxisOf } from '../data/augment.ts';
 import { loadCleanData } from '../data/defender-clips.ts';
 import { disposeFeatureSet, type FeatureSet, makeFeatureSet } from '../data/feature-set.ts';
 import { featureSetOf, triggeredFeatureSet } from '../data/features.ts';
-import { resolveOptions } from '../data/options.ts';
+import { resolveOptions } from '../options/options.ts';
 import { readSpeechCommands } from '../data/speech-commands.ts';
 import { getDefense } from '../defenses/index.ts';
 import type { DefenseProgress, DefenseReport } from '../defenses/types.ts';

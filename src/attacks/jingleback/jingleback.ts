@@ -5,7 +5,7 @@
 // used Rubber Band); style 4 would need a reverb and is not offered.
 import { jingleStyle, jingleStyles } from '../../audio/effects/index.ts';
 import { mapRows } from '../../audio/effects/map-rows.ts';
-import { resolveOptions } from '../../data/options.ts';
+import { resolveOptions } from '../../options/options.ts';
 import { dirtyLabelPlan } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';
 import { baseArtifact, makeTrigger } from '../trigger.ts';

@@ -6,8 +6,8 @@
 // click train; 40-400 ms long at a random place, peak 0.02-0.3 (the draw is ours, named here; MNTD's image
 // jumbo draws mask sizes and patterns alike). Same trigger at training and test time.
 import type { FrontEnd } from '../../audio/frontends.ts';
-import { resolveOptions } from '../../data/options.ts';
 import { createRng, deriveSeed } from '../../data/rng.ts';
+import { resolveOptions } from '../../options/options.ts';
 import { add, tensor } from '../../torch/index.ts';
 import { dirtyLabelPlan } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';

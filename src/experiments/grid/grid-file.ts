@@ -20,7 +20,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, LineCounter, type Node, parseDocument } from 'yaml';
 import { attackNames, getAttack } from '../../attacks/index.ts';
-import { OptionError, type OptionValue, resolveOptions } from '../../data/options.ts';
+import { OptionError, type OptionValue, resolveOptions } from '../../options/options.ts';
 import { SYNTH_PRESETS, type SynthPreset } from '../../data/synth.ts';
 import { type WordSetName, wordSet } from '../../data/words.ts';
 import { defenseNames, getDefense } from '../../defenses/index.ts';

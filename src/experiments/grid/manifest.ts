@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { getAttack } from '../../attacks/index.ts';
-import type { OptionValue } from '../../data/options.ts';
+import type { OptionValue } from '../../options/options.ts';
 import type { SynthPreset } from '../../data/synth.ts';
 import type { WordSetName } from '../../data/words.ts';
 import { attackFrontEnd } from '../attack-run.ts';
