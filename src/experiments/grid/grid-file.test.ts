@@ -10,7 +10,7 @@ import { type Grid, GridError, loadGrid, parseGrid } from './grid-file.ts';
 import { canonicalJson, expandGrid, jobId, parseShard, shardJobs } from './manifest.ts';
 import { configOfResult, resultJob } from './result.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const file = path.join(root, 'grids', 'test.yaml');
 
 const base = `

@@ -68,7 +68,7 @@ export function machineInfo(): MachineInfo {
 
 let version: string | undefined;
 export function kwshieldVersion(): string {
-  version ??= (JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version: string }).version;
+  version ??= (JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version: string }).version;
   return version;
 }
 

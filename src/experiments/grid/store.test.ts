@@ -15,7 +15,7 @@ import { type JobResult, makeResult, resultJob, writeResult } from './result.ts'
 import { collectResults, parseFilters, queryResults, StoreError } from './store.ts';
 import { paperCsv, paperTable, paperText, rowsText } from './store-table.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'kws-store-'));
 const results = path.join(dir, 'results');
 const db = path.join(dir, 'results.sqlite');
