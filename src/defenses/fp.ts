@@ -13,10 +13,10 @@ import { accuracyAndLoss } from '../models/predict.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { withForwardHook } from '../nn/index.ts';
 import { clone, copyInPlace, dispose, keep, mean, noGrad, type Tensor, tidy } from '../torch/index.ts';
-import { begin, fineTuneOptionSpecs, fineTuneSettings, finish } from './common.ts';
 import { fineTune, plainStep } from './fine-tune.ts';
+import { begin, fineTuneOptionSpecs, fineTuneSettings, finish } from './fine-tune-frame.ts';
 import { registerDefense } from './registry.ts';
-import type { DefenseSpec } from './types.ts';
+import { type DefenseSpec, defineDefense } from './types.ts';
 
 export const fpOptions = {
   ...fineTuneOptionSpecs,
@@ -63,7 +63,7 @@ function meanActivations(model: KwsModel, layer: string, kind: NeuronMask['kind'
   return sums.map((s) => s / batches);
 }
 
-export const fp: DefenseSpec = {
+export const fp: DefenseSpec<typeof fpOptions> = defineDefense({
   name: 'fp',
   description: 'Fine-Pruning: prune the least active neurons of the last conv layer on clean data, then fine-tune with the mask',
   minCleanClips: 10,
@@ -74,7 +74,7 @@ export const fp: DefenseSpec = {
     paper: { shortBatch: 'keep', batchNorm: 'train', select: 'last', holdout: 0.2 },
     default: { shortBatch: 'merge', batchNorm: 'recalibrate', select: 'last', holdout: 0.2 },
   },
-  async run(model, clean, ctx) {
+  async purify(model, clean, ctx) {
     const p = begin(fp, model, clean, ctx);
     if (!p.holdout) {
       p.dispose();
@@ -101,8 +101,8 @@ export const fp: DefenseSpec = {
           if (target.bias && original.bias) copyInPlace(target.bias, original.bias);
         });
       const start = accuracyAndLoss(model, holdout).accuracy;
-      const floor = (1 - (p.options.maxDrop as number)) * start;
-      const step = Math.max(1, Math.ceil((p.options.stepRatio as number) * size));
+      const floor = (1 - p.options.maxDrop) * start;
+      const step = Math.max(1, Math.ceil(p.options.stepRatio * size));
       let accepted: NeuronMask = { layer, kind, size, pruned: [] };
       const trail: { pruned: number; holdoutAccuracy: number }[] = [];
       try {
@@ -125,7 +125,7 @@ export const fp: DefenseSpec = {
       const result = await fineTune(model, p.fit, holdout, {
         phase: 'fp',
         settings: fineTuneSettings(p.options),
-        step: plainStep(p.options.clipNorm as number),
+        step: plainStep(p.options.clipNorm),
         seed: ctx.seed,
         afterStep: () => applyMask(model, accepted),
         progress: ctx.progress,
@@ -148,6 +148,6 @@ export const fp: DefenseSpec = {
       p.dispose();
     }
   },
-};
+});
 
 registerDefense(fp);

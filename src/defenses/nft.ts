@@ -24,13 +24,12 @@
 // a shuffled copy of itself, lambda CE(f(x~), y) + (1 - lambda) CE(f(x~), y[pi]), seeded per epoch), as [NFT]
 // Remove_Backdoor.py mixes; the step adds the mask regulariser to that loss.
 
-import type { OptionValue } from '../options/options.ts';
-import { type AnyBatchNorm, isBatchNorm, LayerNorm, type Module, parameter } from '../nn/index.ts';
+import { type AnyBatchNorm, isBatchNorm, LayerNorm, type Module, parameter, withForwards } from '../nn/index.ts';
 import { abs, add, backward, clampInPlace, dispose, mul, mulInPlace, noGrad, ones, sum, type Tensor, tidy } from '../torch/index.ts';
-import { begin, fineTuneOptionSpecs, fineTuneSettings, finish } from './common.ts';
 import { fineTune, type StepFn } from './fine-tune.ts';
+import { begin, fineTuneOptionSpecs, fineTuneSettings, finish } from './fine-tune-frame.ts';
 import { registerDefense } from './registry.ts';
-import type { DefenseSpec, ModelInfo } from './types.ts';
+import { type DefenseSpec, defineDefense, type ModelInfo } from './types.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Norm-layer masks, shared with ANP (anp.ts).
@@ -74,41 +73,24 @@ type Effective = { weight?: Tensor; bias?: Tensor };
  * ones). The effective tensors are made and freed within each call (autograd keeps what backward needs).
  */
 export function withNormReparam<T>(layers: readonly NormLayer[], effective: (i: number) => Effective, fn: () => T): T {
-  const restores = layers.map((layer, i) => {
-    const m = layer.module as unknown as { forward: (x: Tensor) => Tensor; weight: Tensor; bias: Tensor };
-    const hadOwn = Object.hasOwn(m, 'forward');
-    const previous = m.forward;
-    m.forward = (x: Tensor) =>
+  return withForwards(
+    layers.map((layer) => layer.module),
+    (forward, i) => (x: Tensor) =>
       tidy(() => {
+        const m = layers[i].module as unknown as { weight: Tensor; bias: Tensor };
         const e = effective(i);
         const saved = { weight: m.weight, bias: m.bias };
         if (e.weight) m.weight = e.weight;
         if (e.bias) m.bias = e.bias;
         try {
-          return previous.call(m, x);
+          return forward(x);
         } finally {
           m.weight = saved.weight;
           m.bias = saved.bias;
         }
-      });
-    return () => {
-      if (hadOwn) m.forward = previous;
-      else delete (m as Partial<typeof m>).forward;
-    };
-  });
-  const restore = () => {
-    for (const r of restores) r();
-  };
-  let result: T;
-  try {
-    result = fn();
-  } catch (e) {
-    restore();
-    throw e;
-  }
-  if (result instanceof Promise) return result.finally(restore) as T;
-  restore();
-  return result;
+      }),
+    fn,
+  );
 }
 
 /** Sets requiresGrad = false on every parameter of `model`; returns the function that restores the flags. */
@@ -184,7 +166,7 @@ interface MaskSummary {
   values: number[];
 }
 
-export const nft: DefenseSpec = {
+export const nft: DefenseSpec<typeof nftOptions> = defineDefense({
   name: 'nft',
   description: 'NFT: MixUp-trained per-channel masks on BatchNorm (or LayerNorm) scales, folded into the weights (Karim et al.)',
   minCleanClips: 10,
@@ -200,7 +182,7 @@ export const nft: DefenseSpec = {
     default: { epochs: 160, batchNorm: 'frozen', shortBatch: 'merge', select: 'last', holdout: 0.2 },
   },
   modelProblem: (model, info) => normLayerProblem('nft', model, info),
-  async run(model, clean, ctx) {
+  async purify(model, clean, ctx) {
     const problem = normLayerProblem('nft', model, ctx.model);
     if (problem) throw new Error(problem);
     const p = begin(nft, model, clean, ctx);
@@ -215,16 +197,16 @@ export const nft: DefenseSpec = {
         masks.push(mask);
       }
       const o = p.options;
-      const floors = norms.map((_, l) => maskFloor(l, o.floorAlpha as number, o.floorBeta as number));
+      const floors = norms.map((_, l) => maskFloor(l, o.floorAlpha, o.floorBeta));
       const perClass = p.fit.size / clean.classes.length;
-      const weight = (o.regularization as number) / perClass;
+      const weight = o.regularization / perClass;
       const regularizer = () =>
         mul(
           masks.map((m) => sum(abs(add(m, -1)))).reduce((a, b) => add(a, b)),
           weight,
         );
       const clampMasks = () => noGrad(() => masks.forEach((m, l) => clampInPlace(m, floors[l], 1)));
-      const settings = fineTuneSettings({ ...o, optimizer: 'sgd' } as Record<string, OptionValue>);
+      const settings = fineTuneSettings({ ...o, optimizer: 'sgd' });
       ctx.progress?.stage?.(`training ${masks.reduce((n, m) => n + m.numel, 0)} masks on ${norms.length} ${norms[0].kind} layers`);
       const result = await withNormReparam(
         norms,
@@ -264,6 +246,6 @@ export const nft: DefenseSpec = {
       p.dispose();
     }
   },
-};
+});
 
 registerDefense(nft);

@@ -138,7 +138,8 @@ export async function defendRun(o: DefendRunOptions): Promise<DefendRunResult> {
     const defenseStart = now();
     // A data-free defense (CLP) gets an empty clean set: no clip at all.
     clean ??= makeFeatureSet(zeros([0, ...manifest.inputShape]), [], manifest.classes);
-    const report = await defense.run(model, clean, {
+    // The options were resolved above, once: the defense gets them as they are.
+    const report = await defense.purify(model, clean, {
       options,
       seed,
       model: info,
