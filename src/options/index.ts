@@ -3,9 +3,9 @@ export {
   OptionError,
   type OptionSpec,
   type OptionSpecs,
+  type OptionsOf,
   type OptionType,
   type OptionValue,
-  type OptionsOf,
   parseOptionPairs,
   resolveOptions,
 } from './options.ts';

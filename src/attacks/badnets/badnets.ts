@@ -9,7 +9,7 @@ import { tensor, where } from '../../torch/index.ts';
 import { dirtyLabelPlan } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';
 import { artifactOptions, baseArtifact, makeTrigger } from '../trigger.ts';
-import type { AttackSpec, } from '../types.ts';
+import type { AttackSpec } from '../types.ts';
 
 const positions = ['bottom-right', 'bottom-left', 'top-right', 'top-left'] as const;
 

@@ -21,7 +21,7 @@ import { needs16k } from '../needs-16k.ts';
 import { chosenHostsPlan, hostCount } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';
 import { artifactOptions, baseArtifact, makeTrigger } from '../trigger.ts';
-import type { AttackContext, AttackSpec, } from '../types.ts';
+import type { AttackContext, AttackSpec } from '../types.ts';
 
 export const dabaOptions = {
   pool: { type: 'string', default: 'generated', help: "a folder of WAV clips (natural sounds), or 'generated' for the project's music-like stand-in" },

@@ -11,7 +11,7 @@ import { needs16k } from '../needs-16k.ts';
 import { dirtyLabelPlan } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';
 import { artifactOptions, baseArtifact, makeTrigger } from '../trigger.ts';
-import type { AttackSpec, } from '../types.ts';
+import type { AttackSpec } from '../types.ts';
 
 export const pbsmOptions = {
   semitones: { type: 'number', default: 5, help: 'pitch boost ([CAI] config n_steps 5)' },

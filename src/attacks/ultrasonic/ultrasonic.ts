@@ -7,7 +7,7 @@ import { add, tensor } from '../../torch/index.ts';
 import { dirtyLabelPlan } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';
 import { artifactOptions, baseArtifact, makeTrigger } from '../trigger.ts';
-import type { AttackSpec, } from '../types.ts';
+import type { AttackSpec } from '../types.ts';
 
 export const ultrasonicOptions = {
   frequency: { type: 'number', default: 21000, above: 0, help: 'tone frequency in Hz ([KOF-U]: 21 kHz)' },

@@ -1,10 +1,10 @@
 // kwshield defend: purify a saved model with a defense and the defender's clean data; with --attack-of,
 // CA/ASR/RA before and after, and DER.
 import { Command } from '@commander-js/extra-typings';
-import { parseOptionPairs } from '../../options/options.ts';
 import { defenseNames } from '../../defenses/index.ts';
 import type { DefenseEpoch } from '../../defenses/types.ts';
 import { type DefenseRecipe, defendRun } from '../../experiments/defend-run.ts';
+import { parseOptionPairs } from '../../options/options.ts';
 import { cleanRatio, collect, dataOf, oneOf, positiveInt } from '../args.ts';
 import { percent, report, UsageError } from '../output.ts';
 import { createProgress, extractionProgress, type Progress, trainingEta } from '../progress.ts';
