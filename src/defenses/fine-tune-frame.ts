@@ -6,7 +6,7 @@ import { disposeFeatureSet, type FeatureSet, subsetOf } from '../data/feature-se
 import { accuracyAndLoss } from '../models/predict.ts';
 import type { KwsModel } from '../models/registry.ts';
 import type { OptionSpecs, OptionsOf } from '../options/options.ts';
-import { type FineTuneSettings, holdoutIndices } from './fine-tune.ts';
+import { type FineTuneOptions as FineTuneLoopOptions, type FineTuneSettings, holdoutIndices } from './fine-tune.ts';
 import type { CleanData, DefenseContext, DefenseReport, DefenseSpec } from './types.ts';
 
 /** The fine-tuning options every fine-tuning defense takes; defaults are BackdoorBench's FT ([BB] config/defense/ft). */
@@ -148,4 +148,9 @@ export function finish<S extends OptionSpecs>(
     details,
     seconds: (Date.now() - p.started) / 1000,
   };
+}
+
+/** What a fine-tuning defense hands the loop from its context: seed, progress, checkpoints, the input's time axis, resume. */
+export function loopContext(ctx: DefenseContext<unknown>): Pick<FineTuneLoopOptions, 'seed' | 'progress' | 'checkpointDir' | 'timeAxis' | 'resume'> {
+  return { seed: ctx.seed, progress: ctx.progress, checkpointDir: ctx.checkpointDir, timeAxis: ctx.model.timeAxis, resume: ctx.resume };
 }

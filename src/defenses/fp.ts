@@ -14,7 +14,7 @@ import type { KwsModel } from '../models/registry.ts';
 import { withForwardHook } from '../nn/index.ts';
 import { clone, copyInPlace, dispose, keep, mean, noGrad, type Tensor, tidy } from '../torch/index.ts';
 import { fineTune, plainStep } from './fine-tune.ts';
-import { begin, fineTuneOptionSpecs, fineTuneSettings, finish } from './fine-tune-frame.ts';
+import { begin, fineTuneOptionSpecs, fineTuneSettings, finish, loopContext } from './fine-tune-frame.ts';
 import { registerDefense } from './registry.ts';
 import { type DefenseSpec, defineDefense } from './types.ts';
 
@@ -126,12 +126,8 @@ export const fp: DefenseSpec<typeof fpOptions> = defineDefense({
         phase: 'fp',
         settings: fineTuneSettings(p.options),
         step: plainStep(p.options.clipNorm),
-        seed: ctx.seed,
         afterStep: () => applyMask(model, accepted),
-        progress: ctx.progress,
-        checkpointDir: ctx.checkpointDir,
-        timeAxis: ctx.model.timeAxis,
-        resume: ctx.resume,
+        ...loopContext(ctx),
       });
       applyMask(model, accepted);
       return finish(fp, model, clean, p, result.epochs, {

@@ -9,7 +9,7 @@
 // period of 200 batches whatever the epoch count; the loop's cosine runs once over the epochs.
 
 import { fineTune } from './fine-tune.ts';
-import { begin, fineTuneOptionSpecs, fineTuneSettings, finish } from './fine-tune-frame.ts';
+import { begin, fineTuneOptionSpecs, fineTuneSettings, finish, loopContext } from './fine-tune-frame.ts';
 import { gradNormFineTuneStep } from './gnft-step.ts';
 import { registerDefense } from './registry.ts';
 import { type DefenseSpec, defineDefense } from './types.ts';
@@ -49,11 +49,7 @@ export const ftSam: DefenseSpec<typeof ftSamOptions> = defineDefense({
           normalization: p.options.adaptive ? 'adaptive' : 'global',
           clipNorm: p.options.clipNorm,
         }),
-        seed: ctx.seed,
-        progress: ctx.progress,
-        checkpointDir: ctx.checkpointDir,
-        timeAxis: ctx.model.timeAxis,
-        resume: ctx.resume,
+        ...loopContext(ctx),
       });
       return finish(ftSam, model, clean, p, result.epochs, { chosenEpoch: result.chosenEpoch, steps: result.steps });
     } finally {

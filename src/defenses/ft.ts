@@ -2,7 +2,7 @@
 // SGD 0.01, momentum 0.9, weight decay 5e-4, cosine over 100 epochs, batch 256.
 
 import { fineTune, plainStep } from './fine-tune.ts';
-import { begin, fineTuneOptionSpecs, fineTuneSettings, finish } from './fine-tune-frame.ts';
+import { begin, fineTuneOptionSpecs, fineTuneSettings, finish, loopContext } from './fine-tune-frame.ts';
 import { registerDefense } from './registry.ts';
 import { type DefenseSpec, defineDefense } from './types.ts';
 
@@ -25,11 +25,7 @@ export const ft: DefenseSpec<typeof fineTuneOptionSpecs> = defineDefense({
         phase: 'ft',
         settings: fineTuneSettings(p.options),
         step: plainStep(p.options.clipNorm),
-        seed: ctx.seed,
-        progress: ctx.progress,
-        checkpointDir: ctx.checkpointDir,
-        timeAxis: ctx.model.timeAxis,
-        resume: ctx.resume,
+        ...loopContext(ctx),
       });
       return finish(ft, model, clean, p, result.epochs, { chosenEpoch: result.chosenEpoch, steps: result.steps });
     } finally {

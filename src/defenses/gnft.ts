@@ -10,7 +10,7 @@
 //   default - the project's recipe, chosen by the study in docs/gnft-study.md on clean data only.
 
 import { fineTune } from './fine-tune.ts';
-import { begin, fineTuneOptionSpecs, fineTuneSettings, finish } from './fine-tune-frame.ts';
+import { begin, fineTuneOptionSpecs, fineTuneSettings, finish, loopContext } from './fine-tune-frame.ts';
 import { defaultGnftRecipe } from './gnft-recipe.ts';
 import { gradNormFineTuneStep } from './gnft-step.ts';
 import { registerDefense } from './registry.ts';
@@ -50,11 +50,7 @@ export const gnft: DefenseSpec<typeof gnftOptions> = defineDefense({
         phase: 'gnft',
         settings: fineTuneSettings(p.options),
         step: gradNormFineTuneStep(model, p.options),
-        seed: ctx.seed,
-        progress: ctx.progress,
-        checkpointDir: ctx.checkpointDir,
-        timeAxis: ctx.model.timeAxis,
-        resume: ctx.resume,
+        ...loopContext(ctx),
       });
       return finish(gnft, model, clean, p, result.epochs, { chosenEpoch: result.chosenEpoch, steps: result.steps });
     } finally {

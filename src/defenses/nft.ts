@@ -27,7 +27,7 @@
 import { type AnyBatchNorm, isBatchNorm, LayerNorm, type Module, parameter, withForwards } from '../nn/index.ts';
 import { abs, add, backward, clampInPlace, dispose, mul, mulInPlace, noGrad, ones, sum, type Tensor, tidy } from '../torch/index.ts';
 import { fineTune, type StepFn } from './fine-tune.ts';
-import { begin, fineTuneOptionSpecs, fineTuneSettings, finish } from './fine-tune-frame.ts';
+import { begin, fineTuneOptionSpecs, fineTuneSettings, finish, loopContext } from './fine-tune-frame.ts';
 import { registerDefense } from './registry.ts';
 import { type DefenseSpec, defineDefense, type ModelInfo } from './types.ts';
 
@@ -217,11 +217,7 @@ export const nft: DefenseSpec<typeof nftOptions> = defineDefense({
             settings,
             step: maskStep(regularizer),
             afterStep: clampMasks,
-            seed: ctx.seed,
-            progress: ctx.progress,
-            checkpointDir: ctx.checkpointDir,
-            timeAxis: ctx.model.timeAxis,
-            resume: ctx.resume,
+            ...loopContext(ctx),
           }),
       );
       const summaries: MaskSummary[] = norms.map((n, l) => {

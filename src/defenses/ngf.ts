@@ -67,7 +67,7 @@ import {
 } from '../torch/index.ts';
 import { call } from '../torch/ops/dispatch.ts';
 import { fineTune, type StepFn } from './fine-tune.ts';
-import { begin, fineTuneOptionSpecs, fineTuneSettings, finish } from './fine-tune-frame.ts';
+import { begin, fineTuneOptionSpecs, fineTuneSettings, finish, loopContext } from './fine-tune-frame.ts';
 import { freezeParameters } from './nft.ts';
 import { registerDefense } from './registry.ts';
 import { type DefenseSpec, defineDefense, type ModelInfo } from './types.ts';
@@ -450,11 +450,7 @@ export const ngf: DefenseSpec<typeof ngfOptions> = defineDefense({
         phase: 'ngf',
         settings,
         step: naturalGradientStep(layer, state, ekfac, regularizer, stats),
-        seed: ctx.seed,
-        progress: ctx.progress,
-        checkpointDir: ctx.checkpointDir,
-        timeAxis: ctx.model.timeAxis,
-        resume: ctx.resume,
+        ...loopContext(ctx),
       });
       return finish(ngf, model, clean, p, result.epochs, {
         layer: name,

@@ -54,7 +54,7 @@ import {
   tidy,
 } from '../torch/index.ts';
 import { epochBatches, type FineTuneSettings, fineTune } from './fine-tune.ts';
-import { begin, fineTuneSettings, finish } from './fine-tune-frame.ts';
+import { begin, fineTuneSettings, finish, loopContext } from './fine-tune-frame.ts';
 import { gnftOptions } from './gnft.ts';
 import { defaultGnftRecipe } from './gnft-recipe.ts';
 import { gradNormFineTuneStep } from './gnft-step.ts';
@@ -413,11 +413,7 @@ export const tsbd: DefenseSpec<typeof tsbdOptions> = defineDefense({
         phase: 'tsbd',
         settings: fineTuneSettings(o),
         step: gradNormFineTuneStep(model, o),
-        seed: ctx.seed,
-        progress: ctx.progress,
-        checkpointDir: ctx.checkpointDir,
-        timeAxis: ctx.model.timeAxis,
-        resume: ctx.resume,
+        ...loopContext(ctx),
       });
       return finish(tsbd, model, clean, p, [...unlearning.epochs, ...result.epochs], {
         neuronKind: kind,
