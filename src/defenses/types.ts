@@ -89,6 +89,7 @@ export interface DefenseSpec<S extends OptionSpecs = OptionSpecs> {
 export function defineDefense<S extends OptionSpecs>(spec: Omit<DefenseSpec<S>, 'run'>): DefenseSpec<S> {
   return {
     ...spec,
-    run: (model, clean, ctx) => spec.purify(model, clean, { ...ctx, options: resolveOptions(spec.name, spec.options, ctx.options) }),
+    // async, so a bad option rejects the promise as any other failure of the run does
+    run: async (model, clean, ctx) => spec.purify(model, clean, { ...ctx, options: resolveOptions(spec.name, spec.options, ctx.options) }),
   };
 }
