@@ -237,8 +237,6 @@ export const anp: DefenseSpec<typeof anpOptions> = defineDefense({
   },
   modelProblem: (model, info) => normLayerProblem('anp', model, info),
   async purify(model, clean, ctx) {
-    const problem = normLayerProblem('anp', model, ctx.model);
-    if (problem) throw new Error(problem);
     const p = begin(anp, model, clean, ctx);
     const originals: Tensor[] = [];
     try {

@@ -114,8 +114,6 @@ export const clp: DefenseSpec<typeof clpOptions> = defineDefense({
     return `clp prunes the channels of convolutions followed by BatchNorm (Conv->BN pairs); model '${info.name}' has ${hasConv ? 'no BatchNorm layer' : hasBn ? 'no convolution' : 'neither convolutions nor BatchNorm layers'}`;
   },
   async purify(model, clean, ctx) {
-    const problem = clp.modelProblem?.(model, ctx.model);
-    if (problem) throw new Error(problem);
     const p = begin(clp, model, clean, ctx);
     try {
       const u = p.options.u;

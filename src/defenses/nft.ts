@@ -183,8 +183,6 @@ export const nft: DefenseSpec<typeof nftOptions> = defineDefense({
   },
   modelProblem: (model, info) => normLayerProblem('nft', model, info),
   async purify(model, clean, ctx) {
-    const problem = normLayerProblem('nft', model, ctx.model);
-    if (problem) throw new Error(problem);
     const p = begin(nft, model, clean, ctx);
     const norms = maskableNorms(model);
     const masks: Tensor[] = [];

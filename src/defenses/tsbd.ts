@@ -326,8 +326,6 @@ export const tsbd: DefenseSpec<typeof tsbdOptions> = defineDefense({
     return `tsbd reinitialises the weights of conv channels (Linear or LSTM units in conv-free models); model '${info.name}' has no such neuron layer`;
   },
   async purify(model, clean, ctx) {
-    const problem = tsbd.modelProblem?.(model, ctx.model);
-    if (problem) throw new Error(problem);
     const p = begin(tsbd, model, clean, ctx);
     const snapshot = new Map<string, Tensor>();
     const kept: Tensor[] = [];

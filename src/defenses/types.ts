@@ -81,15 +81,22 @@ export interface DefenseSpec<S extends OptionSpecs = OptionSpecs> {
   modelProblem?(model: KwsModel, info: ModelInfo): string | null;
   /** Resolves ctx.options over the declared defaults (refusing unknown and bad values), then purifies. */
   run(model: KwsModel, clean: CleanData, ctx: DefenseContext): Promise<DefenseReport>;
-  /** Purifies with options already resolved against `options` (a run folder resolves them before reading any clip). */
+  /** Purifies a model that passed modelProblem, with options already resolved against `options` (defend-run resolves them before it reads any clip). */
   purify(model: KwsModel, clean: CleanData, ctx: DefenseContext<OptionsOf<S>>): Promise<DefenseReport>;
 }
 
-/** A defense from its declaration and purify(): run() resolves the options once and hands them over typed. */
+/**
+ * A defense from its declaration and purify(). run() refuses a model the defense cannot work on
+ * (modelProblem), then resolves the options once and hands them to purify() typed by the declaration.
+ */
 export function defineDefense<S extends OptionSpecs>(spec: Omit<DefenseSpec<S>, 'run'>): DefenseSpec<S> {
   return {
     ...spec,
-    // async, so a bad option rejects the promise as any other failure of the run does
-    run: async (model, clean, ctx) => spec.purify(model, clean, { ...ctx, options: resolveOptions(spec.name, spec.options, ctx.options) }),
+    // async, so a refusal rejects the promise as any other failure of the run does
+    run: async (model, clean, ctx) => {
+      const problem = spec.modelProblem?.(model, ctx.model);
+      if (problem) throw new Error(problem);
+      return spec.purify(model, clean, { ...ctx, options: resolveOptions(spec.name, spec.options, ctx.options) });
+    },
   };
 }
