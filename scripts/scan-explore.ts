@@ -31,12 +31,12 @@ import { reverseEngineerShifts } from '../src/analysis/spectral-shift.ts';
 import { getFrontEnd } from '../src/audio/frontends.ts';
 import { timeAxisOf } from '../src/data/augment.ts';
 import { disposeFeatureSet, type FeatureSet, subsetOf } from '../src/data/feature-set.ts';
-import { resolveOptions } from '../src/options/options.ts';
 import { getDefense } from '../src/defenses/index.ts';
 import { loadModel } from '../src/models/checkpoint.ts';
 import { classifierLayer } from '../src/models/neurons.ts';
 import { getModelSpec, type KwsModel } from '../src/models/registry.ts';
 import { withForwardHook } from '../src/nn/index.ts';
+import { resolveOptions } from '../src/options/options.ts';
 import { manualSeed, matmul, noGrad, type Tensor, tidy } from '../src/torch/index.ts';
 import type { ZooEntry } from './scan-zoo.ts';
 
