@@ -29,7 +29,7 @@ export {
   referenceStatistics,
   studentTUpperTail,
 } from './reference-scan.ts';
-export { AnalysisInputError, type AttackOf, attackOf, cleanFeatures, clipsForModel, defenderClips, waveformsOf } from './run-data.ts';
+export { AnalysisInputError, type AttackOf, attackOf, cleanFeatures, clipsForModel, defenderClips, triggeredFeatures, waveformsOf } from './run-data.ts';
 export { balancedSubset, neuralCleanseBudget, type ScanClass, type ScanOptions, type ScanResult, scanModel } from './scan.ts';
 export {
   expandReferenceRuns,

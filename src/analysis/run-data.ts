@@ -4,7 +4,7 @@ import { disposeArtifact, getAttack, loadArtifact, loadPlan } from '../attacks/i
 import type { PoisonPlan, TriggerArtifact } from '../attacks/types.ts';
 import { type FrontEnd, getFrontEnd } from '../audio/frontends.ts';
 import { checkCleanRatio, defenderClips as chooseDefenderClips, type DefenderClipsOptions } from '../data/defender-clips.ts';
-import { featureSetOf, type Trigger } from '../data/features.ts';
+import { featureSetOf, type Trigger, triggeredFeatureSet } from '../data/features.ts';
 import { type ClipEntry, readSpeechCommands } from '../data/speech-commands.ts';
 import type { ModelManifest } from '../models/checkpoint.ts';
 
@@ -38,6 +38,10 @@ export async function defenderClips(
 
 export const cleanFeatures = (clips: ClipEntry[], classes: string[], frontEnd: FrontEnd, cacheDir?: string) =>
   featureSetOf(clips, classes, frontEnd, { cacheDir });
+
+/** Every clip with the trigger, labels kept: data's triggeredFeatureSet under the name the library has offered here. */
+export const triggeredFeatures = (clips: ClipEntry[], classes: string[], frontEnd: FrontEnd, trigger: Trigger, seed: number, cacheDir?: string) =>
+  triggeredFeatureSet(clips, classes, frontEnd, trigger, seed, { cacheDir });
 
 /** The waveform reader, re-exported for the scans that import it from here. */
 export { waveformsOf } from '../data/features.ts';
