@@ -11,8 +11,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { getFrontEnd } from '../src/audio/frontends.ts';
+import { timeAxisOf } from '../src/data/augment.ts';
 import { disposeSplits, loadSplits } from '../src/experiments/data-splits.ts';
-import { timeAxisOf } from '../src/experiments/train-run.ts';
 import { saveSafetensors } from '../src/torch/index.ts';
 import { childEnv, findTorchPython, median, noTorchPython, tunedTorchConfigs } from './torch-reference.ts';
 

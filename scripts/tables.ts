@@ -14,16 +14,11 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { getAttack } from '../src/attacks/index.ts';
+import { lastPerKey, meanStdText, percentText, meanStd as statOf } from '../src/experiments/aggregate.ts';
 
-const pct = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? 'n/a' : (100 * x).toFixed(1));
-
-function meanStd(xs: number[]): string {
-  if (xs.length === 0) return 'n/a';
-  const m = xs.reduce((a, b) => a + b, 0) / xs.length;
-  if (xs.length === 1) return pct(m);
-  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1));
-  return `${pct(m)} ± ${(100 * sd).toFixed(1)}`;
-}
+const pct = percentText;
+/** '98.8 ± 0.5' over seeds, in percent. */
+const meanStd = (xs: number[]): string => meanStdText(statOf(xs), 'n/a');
 
 function attacks(runs: string[]): void {
   console.log(
@@ -107,14 +102,16 @@ function defenses(files: string[]): void {
     const [model, attack] = g.split('|');
     const of = rows.filter((r) => r.model === model && r.attack === attack);
     // No Defense: one value per backdoored model (attack seed).
-    const bySeed = new Map(of.map((r) => [r.attackSeed, r.before]));
+    const before = lastPerKey(
+      of,
+      (r) => r.attackSeed,
+      (r) => r.before,
+    );
     const cells = settings.map((s) => {
       const sr = of.filter((r) => r.setting === s);
       return `${meanStd(sr.map((r) => r.after.asr))} | ${meanStd(sr.map((r) => r.after.ca))}`;
     });
-    console.log(
-      `| ${model} | ${attack} | ${meanStd([...bySeed.values()].map((b) => b.asr))} | ${meanStd([...bySeed.values()].map((b) => b.ca))} | ${cells.join(' | ')} |`,
-    );
+    console.log(`| ${model} | ${attack} | ${meanStd(before.map((b) => b.asr))} | ${meanStd(before.map((b) => b.ca))} | ${cells.join(' | ')} |`);
   }
   const seconds = settings.map((s) => {
     const t = rows.filter((r) => r.setting === s).map((r) => r.seconds);
@@ -144,7 +141,11 @@ function defenseRows(args: string[]): void {
   for (const g of [...new Set(rows.map((r) => `${r.model}|${r.attack}`))]) {
     const [model, attack] = g.split('|');
     const of = rows.filter((r) => r.model === model && r.attack === attack);
-    const before = [...new Map(of.map((r) => [r.attackSeed, r.before])).values()];
+    const before = lastPerKey(
+      of,
+      (r) => r.attackSeed,
+      (r) => r.before,
+    );
     console.log(
       `| ${model} | ${attack} | No Defense | ${before.length} | ${meanStd(before.map((b) => b.ca))} | ${meanStd(before.map((b) => b.asr))} | ${meanStd(before.map((b) => b.ra))} | - | - |`,
     );

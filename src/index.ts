@@ -5,20 +5,41 @@ export * as analysis from './analysis/index.ts';
 export * as metrics from './analysis/metrics.ts';
 export * as attacks from './attacks/index.ts';
 export * as audio from './audio/index.ts';
+export { loadCleanData } from './data/defender-clips.ts';
 export * as data from './data/index.ts';
 export { type GradNormStepOptions, gradNormPenaltyStep } from './defenses/gnft-step.ts';
 export * as defenses from './defenses/index.ts';
 export { type AttackRunOptions, type AttackRunResult, attackRun } from './experiments/attack-run.ts';
 export { type DataSplits, disposeSplits, loadSplits } from './experiments/data-splits.ts';
-export { type DefendRunOptions, type DefendRunResult, defendRun, loadCleanData } from './experiments/defend-run.ts';
+export { type DefendRunOptions, type DefendRunResult, defendRun } from './experiments/defend-run.ts';
 export { derBetween, evaluate, evaluateBackdoor } from './experiments/evaluate.ts';
-export { type Grid, GridError, loadGrid, parseGrid } from './experiments/grid.ts';
+export {
+  type CollectSummary,
+  canonicalJson,
+  collectResults,
+  expandGrid,
+  type Grid,
+  GridError,
+  type JobResult,
+  jobId,
+  loadGrid,
+  type Manifest,
+  type ManifestJob,
+  paperCsv,
+  paperText,
+  parseFilters,
+  parseGrid,
+  parseShard,
+  queryResults,
+  type RunGridOptions,
+  type RunGridSummary,
+  readResult,
+  resultProblem,
+  runGrid,
+  type Shard,
+  shardJobs,
+} from './experiments/grid/index.ts';
 export { type ImportRunOptions, type ImportRunResult, importRun } from './experiments/import-run.ts';
-export { canonicalJson, expandGrid, jobId, type Manifest, type ManifestJob, parseShard, type Shard, shardJobs } from './experiments/jobs.ts';
-export { type JobResult, readResult, resultProblem } from './experiments/jobs-result.ts';
-export { type RunGridOptions, type RunGridSummary, runGrid } from './experiments/jobs-run.ts';
-export { type CollectSummary, collectResults, parseFilters, queryResults } from './experiments/store.ts';
-export { paperCsv, paperText } from './experiments/store-table.ts';
 export { type RecipeName, recipes, type TrainOptions, trainModel } from './experiments/train.ts';
 export { fitModel, trainRun } from './experiments/train-run.ts';
 export { evaluateTriggeredFolder, readTriggeredFolder, type TriggeredResult } from './experiments/triggered-folder.ts';

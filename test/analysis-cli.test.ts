@@ -15,12 +15,12 @@ import { loadPlan, saveArtifact, savePlan } from '../src/attacks/index.ts';
 import { baseArtifact } from '../src/attacks/trigger.ts';
 import { getFrontEnd } from '../src/audio/frontends.ts';
 import { writeWav } from '../src/audio/wav.ts';
+import { loadCleanData } from '../src/data/defender-clips.ts';
 import { disposeFeatureSet } from '../src/data/feature-set.ts';
-import { resolveOptions } from '../src/data/options.ts';
 import { createRng } from '../src/data/rng.ts';
-import { loadCleanData } from '../src/experiments/defend-run.ts';
 import { readManifest, saveModel } from '../src/models/checkpoint.ts';
 import { buildModel, configForFrontEnd } from '../src/models/index.ts';
+import { resolveOptions } from '../src/options/options.ts';
 import { manualSeed } from '../src/torch/index.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { backdoorEffect, demoStory } from '../src/cli/commands/demo.ts';
-import type { JobResult } from '../src/experiments/jobs-result.ts';
+import type { JobResult } from '../src/experiments/grid/result.ts';
 
 describe('demo story', () => {
   it('names what a defense did to the attack success rate', () => {

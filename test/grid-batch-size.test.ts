@@ -3,10 +3,10 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { parseGrid } from '../src/experiments/grid.ts';
-import { expandGrid, jobId } from '../src/experiments/jobs.ts';
-import { cleanKey } from '../src/experiments/jobs-paths.ts';
-import { configOfResult, resultJob } from '../src/experiments/jobs-result.ts';
+import { parseGrid } from '../src/experiments/grid/grid-file.ts';
+import { expandGrid, jobId } from '../src/experiments/grid/manifest.ts';
+import { cleanKey } from '../src/experiments/grid/paths.ts';
+import { configOfResult, resultJob } from '../src/experiments/grid/result.ts';
 
 const text = (extra: string) =>
   [

@@ -8,22 +8,17 @@
 //     the others finish; the clean model trained once per work folder under its lock.
 //  3. grid collect and results over those results.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { kwshieldBin as bin, cliRunner, repoRoot as root } from './helpers/cli-run.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const bin = path.join(root, 'bin', 'kwshield');
 const work = mkdtempSync(path.join(tmpdir(), 'kws-grid-'));
 const env = { ...process.env, KWSHIELD_CACHE: path.join(work, 'cache'), KWSHIELD_GRID_POLL_MS: '500' };
 
-function run(args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env, cwd: root });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout.trim().split('\n').pop() as string) };
-}
+const run = cliRunner(env);
 
 function runAsync(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

@@ -11,8 +11,8 @@ import { registerAttack } from '../../src/attacks/registry.ts';
 import { baseArtifact, makeTrigger } from '../../src/attacks/trigger.ts';
 import type { AttackSpec, TriggerArtifact } from '../../src/attacks/types.ts';
 import type { FrontEnd } from '../../src/audio/frontends.ts';
-import { resolveOptions } from '../../src/data/options.ts';
 import { createRng, deriveSeed } from '../../src/data/rng.ts';
+import { resolveOptions } from '../../src/options/options.ts';
 import { add, tensor } from '../../src/torch/index.ts';
 
 const kinds = ['noise', 'tone', 'chirp', 'clicks'] as const;

@@ -9,17 +9,19 @@
 // usage: npx tsx research/scan/strip-auroc.ts RUN [RUN ...] --out FILE.json [--data D] [--clips 200] [--mixes 32]
 //                                       [--clean-ratio 0.05] [--frr 0.01] [--seed 0]
 // Writes FILE.json (rows + settings) and FILE.csv beside it.
+
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { toCsv } from '../../src/analysis/analysis-file.ts';
 import { auroc, ratesAt } from '../../src/analysis/auroc.ts';
-import { attackOf, cleanFeatures, clipsForModel, defenderClips, triggeredFeatures, waveformsOf } from '../../src/analysis/run-data.ts';
+import { attackOf, cleanFeatures, clipsForModel, defenderClips, waveformsOf } from '../../src/analysis/run-data.ts';
 import { balancedSubset } from '../../src/analysis/scan.ts';
 import { stripEntropies, stripThreshold } from '../../src/analysis/strip.ts';
 import { getFrontEnd } from '../../src/audio/frontends.ts';
 import { disposeFeatureSet } from '../../src/data/feature-set.ts';
+import { triggeredFeatureSet } from '../../src/data/features.ts';
 import { createRng } from '../../src/data/rng.ts';
 import { loadModel } from '../../src/models/checkpoint.ts';
 import { noGrad, type Tensor, tidy } from '../../src/torch/index.ts';
@@ -92,7 +94,7 @@ async function measure(run: string, o: { data?: string; clips: number; mixes: nu
         classes,
         frontEnd,
       );
-      const triggered = await triggeredFeatures(
+      const triggered = await triggeredFeatureSet(
         chosen.map((i) => test[i]),
         classes,
         frontEnd,

@@ -1,11 +1,22 @@
-// analysis.json (read by the HTML report) and the CSV files of the same numbers. The fields of the
-// agreed format come first; the others are additions a reader may ignore.
-import { mkdirSync, writeFileSync } from 'node:fs';
+// The analysis file: analysis.json (written by `kwshield analyze`, read by the HTML report) and the CSV files
+// of the same numbers. The writer's fields of the agreed format come first, the others are additions a reader
+// may ignore; the reader checks every part it finds, field by field, since the file may come from another
+// version. Reading needs no libtorch (the report runs without it): this module imports only types of the
+// analysis.
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeJsonAtomic } from '../data/atomic.ts';
+import { arr, fields, InputError, num, oneOf, optNum, optObj, optStr, str } from '../data/json-fields.ts';
 import type { Embedding } from './embedding.ts';
 import type { LayerGradients } from './gradients.ts';
 import type { LossChanges, Zone } from './zones.ts';
+
+export type { Zone } from './zones.ts';
+
+export const analysisFormat = 'kwshield-analysis';
+
+/** The zones a file may name (zones.ts zoneNames, spelt out so that reading pulls in no libtorch). */
+const zones = ['clean', 'backdoor', 'hybrid', 'redundant'] as const satisfies readonly Zone[];
 
 export interface GradientNeuron {
   index: number;
@@ -18,7 +29,7 @@ export interface GradientNeuron {
 }
 
 export interface AnalysisFile {
-  format: 'kwshield-analysis';
+  format: typeof analysisFormat;
   version: 1;
   /** absolute path of the analysed run folder */
   model: string;
@@ -117,4 +128,126 @@ export function writeAnalysis(dir: string, file: AnalysisFile, suffix = ''): str
     ),
   );
   return written;
+}
+
+// Reading.
+
+export interface ZoneNeuron {
+  layer: string;
+  index: number;
+  clc: number;
+  blc: number;
+  zone: Zone;
+}
+
+/** A gradient row as the reader keeps it (files before the L2 columns lack them). */
+export interface ReadGradientNeuron {
+  index: number;
+  mean: number;
+  variance: number;
+  zone?: Zone;
+}
+
+export interface EmbeddingPoint {
+  x: number;
+  y: number;
+  label: string;
+  triggered: boolean;
+}
+
+export interface Analysis {
+  file: string;
+  /** the run folder of the analysed model */
+  model: string;
+  attack?: string;
+  /** 'before' | 'after' | any other label */
+  label: string;
+  /** the model's architecture (resnet, lstm, ...) when the file says */
+  modelFamily?: string;
+  /** the model's classes in its order, when the file says */
+  classes?: string[];
+  gradients?: { layer: string; norm: string; batches?: number; neurons: ReadGradientNeuron[] };
+  zones?: { layers: string[]; neurons: ZoneNeuron[]; counts: Record<Zone, number> };
+  /** `explained`: PCA's share of variance on each axis */
+  embedding?: { method: string; seed?: number; points: EmbeddingPoint[]; explained?: number[] };
+}
+
+function countZones(neurons: ZoneNeuron[]): Record<Zone, number> {
+  const counts = { clean: 0, backdoor: 0, hybrid: 0, redundant: 0 };
+  for (const n of neurons) counts[n.zone]++;
+  return counts;
+}
+
+export function parseAnalysis(value: unknown, file: string): Analysis {
+  const f = fields(value, file);
+  if (f.o.format !== analysisFormat) throw new InputError(`${file}: not a kwshield analysis file (format is ${JSON.stringify(f.o.format)})`);
+  if (f.o.version !== 1) throw new InputError(`${file}: analysis format version ${JSON.stringify(f.o.version)} is not known (this report reads version 1)`);
+  const analysis: Analysis = {
+    file,
+    model: str(f, 'model'),
+    attack: optStr(f, 'attack'),
+    label: optStr(f, 'label') ?? path.basename(path.dirname(file)),
+    modelFamily: optStr(f, 'modelFamily'),
+    classes: Array.isArray(f.o.classes) && f.o.classes.every((c) => typeof c === 'string') ? (f.o.classes as string[]) : undefined,
+  };
+  const g = optObj(f, 'gradients');
+  if (g) {
+    analysis.gradients = {
+      layer: str(g, 'layer'),
+      norm: optStr(g, 'norm') ?? 'l2',
+      batches: optNum(g, 'batches'),
+      neurons: arr(g, 'neurons').map((n, i) => {
+        const p = fields(n, `${g.where} neurons[${i}]`);
+        const zone = p.o.zone === undefined || p.o.zone === null ? undefined : oneOf(p, 'zone', zones);
+        return { index: num(p, 'index'), mean: num(p, 'mean'), variance: Math.max(0, num(p, 'variance')), ...(zone ? { zone } : {}) };
+      }),
+    };
+  }
+  const z = optObj(f, 'zones');
+  if (z) {
+    const neurons = arr(z, 'neurons').map((n, i) => {
+      const p = fields(n, `${z.where} neurons[${i}]`);
+      return { layer: str(p, 'layer'), index: num(p, 'index'), clc: num(p, 'clc'), blc: num(p, 'blc'), zone: oneOf(p, 'zone', zones) };
+    });
+    const layers = Array.isArray(z.o.layers) ? z.o.layers.map(String) : [...new Set(neurons.map((n) => n.layer))];
+    // Counted from the neurons rather than read, so the counts always match the points drawn.
+    analysis.zones = { layers, neurons, counts: countZones(neurons) };
+  }
+  const e = optObj(f, 'embedding');
+  if (e) {
+    analysis.embedding = {
+      method: str(e, 'method'),
+      seed: optNum(e, 'seed'),
+      explained: Array.isArray(e.o.explained) && e.o.explained.every((x) => typeof x === 'number') ? (e.o.explained as number[]) : undefined,
+      points: arr(e, 'points').map((n, i) => {
+        const p = fields(n, `${e.where} points[${i}]`);
+        return { x: num(p, 'x'), y: num(p, 'y'), label: str(p, 'label'), triggered: p.o.triggered === true };
+      }),
+    };
+  }
+  return analysis;
+}
+
+/** The analysis files of an analysis folder: analysis.json and the compared models' analysis-<label>.json. */
+export function analysisFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((name) => /^analysis(-[\w.-]+)?\.json$/.test(name))
+    .sort((a, b) => (a === 'analysis.json' ? -1 : b === 'analysis.json' ? 1 : a < b ? -1 : 1))
+    .map((name) => path.join(dir, name));
+}
+
+export function readAnalysis(file: string): Analysis {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new InputError(`${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new InputError(`${file}: not valid JSON (${(err as Error).message})`);
+  }
+  return parseAnalysis(value, path.resolve(file));
 }

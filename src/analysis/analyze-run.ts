@@ -7,18 +7,20 @@
 //
 // Without the attack run there is no trigger: no BLC, no zones and no triggered points (the file says so
 // in `notes`). Both models are measured on the same clips.
+
 import path from 'node:path';
 import { getFrontEnd } from '../audio/frontends.ts';
 import { disposeFeatureSet, type FeatureSet, subsetOf } from '../data/feature-set.ts';
-import { classifierLayer } from '../defenses/neurons.ts';
+import { triggeredFeatureSet } from '../data/features.ts';
 import { loadModel, type ModelManifest } from '../models/checkpoint.ts';
+import { classifierLayer } from '../models/neurons.ts';
 import type { KwsModel, ModelSpec } from '../models/registry.ts';
 import { manualSeed } from '../torch/index.ts';
 import { type AnalysisFile, gradientSection, writeAnalysis } from './analysis-file.ts';
 import { type EmbeddingMethod, embedClips } from './embedding.ts';
 import { neuronGradients } from './gradients.ts';
 import { checkLayers, defaultAnalysisLayers } from './neuron-layers.ts';
-import { AnalysisInputError, type AttackOf, attackOf, cleanFeatures, defenderClips, triggeredFeatures } from './run-data.ts';
+import { AnalysisInputError, type AttackOf, attackOf, cleanFeatures, defenderClips } from './run-data.ts';
 import { balancedSubset } from './scan.ts';
 import { lossChanges, type Zone, zoneCounts } from './zones.ts';
 
@@ -211,7 +213,7 @@ export async function analyzeRun(o: AnalyzeRunOptions): Promise<AnalyzeRunResult
     owned.push(clean);
     let triggered: FeatureSet | undefined;
     if (attack) {
-      triggered = await triggeredFeatures(clips, classes, frontEnd, attack.trigger, attack.artifact.seed, o.cacheDir);
+      triggered = await triggeredFeatureSet(clips, classes, frontEnd, attack.trigger, attack.artifact.seed, { cacheDir: o.cacheDir });
       owned.push(triggered);
     }
     // The embedding takes at most maxPoints clips, the same clean clips and their triggered copies.

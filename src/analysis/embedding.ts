@@ -2,7 +2,7 @@
 // i.e. the input of the classifier Linear (caught with a forward hook), of clean clips and of their
 // triggered copies, embedded together by PCA or t-SNE so that both share one map.
 import { batchIndices, type FeatureSet, gatherBatch } from '../data/feature-set.ts';
-import { moduleAt } from '../defenses/neurons.ts';
+import { moduleAt } from '../models/neurons.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { withForwardHook } from '../nn/index.ts';
 import { cat, keep, noGrad, type Tensor, tidy } from '../torch/index.ts';

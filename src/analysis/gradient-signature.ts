@@ -9,10 +9,11 @@
 // "effective" gradient, mean_n ||g_n||_2 * ||W_n||_2, which is invariant to rescaling a neuron's weights
 // (a conv followed by BatchNorm computes the same function for a*W, with gradient g/a). Neither has a
 // calibrated threshold: research/scan/scan-zoo.ts measures how well they separate.
+
+import { resolveNeuronLayer } from '../models/neurons.ts';
 import type { Module } from '../nn/index.ts';
 import { noGrad, type Tensor, tidy } from '../torch/index.ts';
 import type { LayerGradients } from './gradients.ts';
-import { resolveNeuronLayer } from './neuron-layers.ts';
 
 export interface GradientSignature {
   /** mean over layers of log(tail ratio) */

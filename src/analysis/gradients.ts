@@ -10,10 +10,10 @@
 // its unlearning epochs, i.e. in train mode, as a by-product of training: `mode: 'train'` reproduces that
 // (BatchNorm batch statistics; its running statistics are frozen, so the model is unchanged).
 import { batchIndices, type FeatureSet, gatherBatch } from '../data/feature-set.ts';
+import { type NeuronLayer, resolveNeuronLayer } from '../models/neurons.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { withFrozenBatchNormStats } from '../nn/index.ts';
 import { abs, crossEntropy, grad, square, sum, type Tensor, tidy } from '../torch/index.ts';
-import { type NeuronLayer, resolveNeuronLayer } from './neuron-layers.ts';
 
 export interface GradientOptions {
   /** clips per backward (default 16: ~9 batches for the 5% defender's set of small SCD-10) */

@@ -9,6 +9,7 @@
 //   const h = analysis.stripEntropies(model, inputs, cleanPool);                           // per-input STRIP
 //   await analysis.analyzeRun({ model: run, data, attackOf: run, out });                   // analysis.json + CSV
 
+export { type NeuronLayer, NeuronLayerError, type NeuronLayerKind, resolveNeuronLayer, withNeuronZeroed } from '../models/neurons.ts';
 export { type AnalysisFile, type GradientNeuron, toCsv, writeAnalysis } from './analysis-file.ts';
 export { type AnalysisSummary, type AnalyzeRunOptions, type AnalyzeRunResult, analyzeRun } from './analyze-run.ts';
 export { auroc, ratesAt } from './auroc.ts';
@@ -17,15 +18,7 @@ export { type GradientSignature, gradientSignature, tailRatio } from './gradient
 export { type GradientOptions, type LayerGradients, type NeuronGradientStats, neuronGradients } from './gradients.ts';
 export * from './metrics.ts';
 export { anomalyIndices, median, type NeuralCleanseOptions, type ReversedTrigger, reverseEngineerTriggers } from './neural-cleanse.ts';
-export {
-  checkLayers,
-  defaultAnalysisLayers,
-  type NeuronLayer,
-  NeuronLayerError,
-  type NeuronLayerKind,
-  resolveNeuronLayer,
-  withNeuronZeroed,
-} from './neuron-layers.ts';
+export { checkLayers, defaultAnalysisLayers } from './neuron-layers.ts';
 export { type Pca, pca } from './pca.ts';
 export {
   type BankVerdict,

@@ -1,16 +1,12 @@
-// The clips an analysis of a run folder reads: the defender's clean clips (the GN-FT paper's D_c), chosen
-// exactly as experiments/defend-run.ts loadCleanData chooses them (a class-stratified `cleanRatio` of the
-// clean training split by seed, without the attack's poisoned clips when the attack run is known; a test
-// checks the two agree clip for clip), their triggered copies, their waveforms, and the attack run's trigger.
-// This layer sits above experiments/, so it repeats that choice from the data layer instead of importing it.
+// The clips an analysis of a run folder reads: the defender's clean clips (data/defender-clips.ts picks
+// them, as it does for defend), their triggered copies, their waveforms, and the attack run's trigger.
 import { disposeArtifact, getAttack, loadArtifact, loadPlan } from '../attacks/index.ts';
 import type { PoisonPlan, TriggerArtifact } from '../attacks/types.ts';
 import { type FrontEnd, getFrontEnd } from '../audio/frontends.ts';
-import { type FeatureSet, stratifiedSample } from '../data/feature-set.ts';
-import { featureSetOf, type Trigger } from '../data/features.ts';
-import { type ClipEntry, loadClip, readSpeechCommands } from '../data/speech-commands.ts';
+import { checkCleanRatio, defenderClips as chooseDefenderClips, type DefenderClipsOptions } from '../data/defender-clips.ts';
+import { featureSetOf, type Trigger, triggeredFeatureSet } from '../data/features.ts';
+import { type ClipEntry, readSpeechCommands } from '../data/speech-commands.ts';
 import type { ModelManifest } from '../models/checkpoint.ts';
-import { type Tensor, tensor } from '../torch/index.ts';
 
 export class AnalysisInputError extends Error {}
 
@@ -27,47 +23,28 @@ export async function clipsForModel(data: string, manifest: ModelManifest, run: 
   return { clips: dataset.entries, classes: dataset.words };
 }
 
-/** The defender's clean clips: a stratified share of the training split, never an excluded (poisoned) one. */
+/** The defender's clean clips of the data folder, refusing data that lacks the model's classes or training clips. */
 export async function defenderClips(
   data: string,
   manifest: ModelManifest,
-  o: { run: string; cleanRatio: number; seed: number; exclude?: ReadonlySet<number> },
+  o: { run: string } & DefenderClipsOptions,
 ): Promise<{ clips: ClipEntry[]; classes: string[] }> {
-  if (!(o.cleanRatio > 0 && o.cleanRatio <= 1)) throw new AnalysisInputError(`--clean-ratio must be in (0, 1], got ${o.cleanRatio}`);
+  checkCleanRatio(o.cleanRatio);
   const { clips, classes } = await clipsForModel(data, manifest, o.run);
   const train = clips.filter((e) => e.split === 'train');
   if (train.length === 0) throw new AnalysisInputError(`${data} has no training clips of ${classes.join(', ')}`);
-  const chosen = stratifiedSample(
-    train.map((e) => e.label),
-    o.cleanRatio,
-    o.seed,
-    o.exclude,
-  );
-  return { clips: chosen.map((i) => train[i]), classes };
+  return { clips: chooseDefenderClips(train, o), classes };
 }
 
 export const cleanFeatures = (clips: ClipEntry[], classes: string[], frontEnd: FrontEnd, cacheDir?: string) =>
   featureSetOf(clips, classes, frontEnd, { cacheDir });
 
-/** Every clip with the trigger, labels kept (the loss of a BLC uses the target instead). */
-export const triggeredFeatures = (
-  clips: ClipEntry[],
-  classes: string[],
-  frontEnd: FrontEnd,
-  trigger: Trigger,
-  seed: number,
-  cacheDir?: string,
-): Promise<FeatureSet> => featureSetOf(clips, classes, frontEnd, { cacheDir, poison: { trigger, indices: clips.map((_, i) => i), seed } });
+/** Every clip with the trigger, labels kept: data's triggeredFeatureSet under the name the library has offered here. */
+export const triggeredFeatures = (clips: ClipEntry[], classes: string[], frontEnd: FrontEnd, trigger: Trigger, seed: number, cacheDir?: string) =>
+  triggeredFeatureSet(clips, classes, frontEnd, trigger, seed, { cacheDir });
 
-/** Waveforms [clips, inputSamples] at the front-end's rate (short clips padded, long ones cut). */
-export async function waveformsOf(files: readonly (ClipEntry | string)[], frontEnd: FrontEnd): Promise<Tensor> {
-  const data = new Float32Array(files.length * frontEnd.inputSamples);
-  for (let i = 0; i < files.length; i++) {
-    const samples = await loadClip(files[i], { length: frontEnd.inputSamples, sampleRate: frontEnd.sampleRate, resample: true });
-    data.set(samples as Float32Array, i * frontEnd.inputSamples);
-  }
-  return tensor(data, [files.length, frontEnd.inputSamples]);
-}
+/** The waveform reader, re-exported for the scans that import it from here. */
+export { waveformsOf } from '../data/features.ts';
 
 export interface AttackOf {
   run: string;

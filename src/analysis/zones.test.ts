@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { toySet, trainToy } from '../../test/helpers/analysis-toys.ts';
 import { disposeFeatureSet } from '../data/feature-set.ts';
-import { resolveNeuronLayer, withNeuronZeroed } from './neuron-layers.ts';
+import { resolveNeuronLayer, withNeuronZeroed } from '../models/neurons.ts';
 import { lossChanges, zoneCounts, zoneOf } from './zones.ts';
 
 const patch = { value: 4, size: 2 };

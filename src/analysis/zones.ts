@@ -16,10 +16,10 @@
 // weights are not applied through their module's forward (attention's out_proj) and any failed check
 // fall back to the exact method. Nothing ever changes the model's weights outside withNeuronZeroed.
 import { batchIndices, type FeatureSet, gatherBatch } from '../data/feature-set.ts';
+import { type NeuronLayer, resolveNeuronLayer, withNeuronZeroed } from '../models/neurons.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { type Module, withForwardHook } from '../nn/index.ts';
 import { crossEntropy, full, noGrad, repeat, type Tensor, tensor, tidy } from '../torch/index.ts';
-import { type NeuronLayer, resolveNeuronLayer, withNeuronZeroed } from './neuron-layers.ts';
 
 export type Zone = 'clean' | 'backdoor' | 'hybrid' | 'redundant';
 export const zoneNames: readonly Zone[] = ['clean', 'backdoor', 'hybrid', 'redundant'];

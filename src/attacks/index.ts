@@ -14,7 +14,7 @@ import './flowmur/flowmur.ts';
 import './pbsm/pbsm.ts';
 import './vsvc-dsp/vsvc-dsp.ts';
 
-export { OptionError, type OptionSpec, type OptionSpecs, type OptionValue, parseOptionPairs, resolveOptions } from '../data/options.ts';
+export { OptionError, type OptionSpec, type OptionSpecs, type OptionValue, parseOptionPairs, resolveOptions } from '../options/options.ts';
 export { ArtifactError, artifactFiles, disposeArtifact, loadArtifact, loadPlan, saveArtifact, savePlan } from './artifact.ts';
 export { badnets, blockOrigin } from './badnets/badnets.ts';
 export { daba, dbfs, readPool, trainingLevels } from './daba/daba.ts';

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { Trigger } from '../data/features.ts';
 import type { Rng } from '../data/rng.ts';
+import type { OptionSpecs, OptionsOf } from '../options/options.ts';
 import type { Tensor } from '../torch/index.ts';
 import type { AttackPhase, TriggerArtifact } from './types.ts';
 
@@ -28,4 +29,12 @@ export function makeTrigger(
 /** The artifact's fields that every attack fills the same way. */
 export function baseArtifact(attack: string, options: TriggerArtifact['options'], seed: number, frontEnd: string): TriggerArtifact {
   return { attack, version: 1, options, seed, frontEnd, data: {}, tensors: new Map() };
+}
+
+/**
+ * An artifact's options typed by the attack's declaration: they were resolved against it when the
+ * artifact was made (prepare), and a saved artifact is read back as it was written.
+ */
+export function artifactOptions<S extends OptionSpecs>(artifact: TriggerArtifact, _declared: S): OptionsOf<S> {
+  return artifact.options as OptionsOf<S>;
 }

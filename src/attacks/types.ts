@@ -4,8 +4,8 @@
 // artifact (JSON + tensors) so that a saved attack reproduces exactly the same triggered clips.
 import type { FrontEnd } from '../audio/frontends.ts';
 import type { Trigger } from '../data/features.ts';
-import type { OptionSpecs, OptionValue } from '../data/options.ts';
 import type { KwsModel } from '../models/registry.ts';
+import type { OptionSpecs, OptionsOf, OptionValue } from '../options/options.ts';
 import type { Tensor } from '../torch/index.ts';
 
 /** Poisoning of training clips ('train') or the trigger a deployed model meets ('test'). */
@@ -65,7 +65,7 @@ export interface AttackContext {
   onProgress?: (stage: string, done: number, total: number) => void;
 }
 
-export interface AttackSpec {
+export interface AttackSpec<S extends OptionSpecs = OptionSpecs> {
   name: string;
   description: string;
   /** where the trigger acts: before the front-end ('waveform') or on its output ('features') */
@@ -73,7 +73,7 @@ export interface AttackSpec {
   labelMode: 'dirty' | 'clean';
   /** set when this is a documented stand-in for the original attack (named so in every result) */
   substitution?: string;
-  options: OptionSpecs;
+  options: S;
   /** whether prepare() needs ctx.surrogate / ctx.trainSurrogate */
   needs?: { surrogate?: boolean; trainSurrogate?: boolean };
   /** the front-end to run with a model of this input kind, given the model's own default */
@@ -81,7 +81,7 @@ export interface AttackSpec {
   /** why the trigger cannot ride on this front-end, with what to use instead; null when it can */
   frontEndProblem(frontEnd: FrontEnd): string | null;
   /** Checks inputs the options name (a pool folder) before any training starts; throws saying what to fix. */
-  check?(options: Record<string, OptionValue>): Promise<void>;
+  check?(options: OptionsOf<S>): Promise<void>;
   /** Decides the poison plan and makes the artifact (selection, optimisation). */
   prepare(ctx: AttackContext): Promise<{ plan: PoisonPlan; artifact: TriggerArtifact }>;
   /**

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { useTempDir } from '../../test/helpers/temp-dir.ts';
 import { decodeWav, encodeWav, probeWav, readWav, WavError, writeWav } from './wav.ts';
 
 /** Values on the 16-bit grid, so every integer format round-trips them exactly. */
@@ -160,11 +160,8 @@ describe('malformed WAVs are rejected, naming the file', () => {
 
 describe('files', () => {
   let dir = '';
-  before(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'kwshield-wav-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
+  useTempDir('kwshield-wav-', (made) => {
+    dir = made;
   });
 
   it('writeWav writes atomically and readWav / probeWav read it back', async () => {

@@ -60,3 +60,20 @@ export function trainingEta(epochSeconds: number[], remaining: number): string {
   const mean = epochSeconds.reduce((a, b) => a + b, 0) / epochSeconds.length;
   return formatSeconds(mean * Math.max(0, remaining));
 }
+
+/** One bar per key (a split, a stage), created at its first report and finished at done === total. */
+export function barsByKey(label: (key: string) => string = (key) => key): (key: string, done: number, total: number) => void {
+  const bars = new Map<string, Progress>();
+  return (key, done, total) => {
+    let bar = bars.get(key);
+    if (!bar) {
+      bar = createProgress(label(key), total);
+      bars.set(key, bar);
+    }
+    bar.update(done);
+    if (done === total) bar.finish();
+  };
+}
+
+/** Progress of feature extraction: one bar per split. */
+export const extractionProgress = () => barsByKey((split) => `features ${split}`);

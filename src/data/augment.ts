@@ -1,6 +1,7 @@
 // Light augmentation of training batches: a random time shift and white noise, for training (the `fast`
 // recipe) and for the fine-tuning defenses (their `augment` option), which share it so a defense can
 // regularise with exactly what the victim trained with.
+import type { FrontEnd } from '../audio/frontends.ts';
 import { add, indexSelect, mean, mul, randnLike, roll, sqrt, type Tensor, tensor } from '../torch/index.ts';
 import type { Rng } from './rng.ts';
 
@@ -26,7 +27,13 @@ export interface InputTimeAxis {
   stepsPerSecond: number;
 }
 
-/** Without a front-end to ask (trainRun asks via timeAxisOf): frames every 10 ms, as mfcc-16k, mfcc-44k and mfcc-kwt give them. */
+/** Dim 1 of a front-end's output: waveform samples, or spectral frames spread over the clip. */
+export function timeAxisOf(frontEnd: FrontEnd): InputTimeAxis {
+  if (frontEnd.outputShape.length === 1) return { kind: 'waveform', stepsPerSecond: frontEnd.sampleRate };
+  return { kind: 'features', stepsPerSecond: frontEnd.outputShape[0] / (frontEnd.inputSamples / frontEnd.sampleRate) };
+}
+
+/** Without a front-end to ask (runs ask timeAxisOf): frames every 10 ms, as mfcc-16k, mfcc-44k and mfcc-kwt give them. */
 export const defaultTimeAxis: InputTimeAxis = { kind: 'features', stepsPerSecond: 100 };
 
 /** The `fast` training recipe's augmentation: 50 ms of shift either way (5 MFCC frames), noise 0.05 on features, 20 dB under the clip on waveforms. */

@@ -86,7 +86,8 @@ function applyToRows(batch: Tensor, rows: number[], offset: number, groupSize: n
   return out;
 }
 
-async function loadWaves(clips: ClipEntry[], frontEnd: FrontEnd): Promise<Tensor> {
+/** Waveforms [clips, inputSamples] at the front-end's rate (short clips padded, long ones cut). */
+export async function waveformsOf(clips: readonly (ClipEntry | string)[], frontEnd: FrontEnd): Promise<Tensor> {
   const data = new Float32Array(clips.length * frontEnd.inputSamples);
   for (let i = 0; i < clips.length; i++) {
     const samples = await loadClip(clips[i], { length: frontEnd.inputSamples, sampleRate: frontEnd.sampleRate, resample: true });
@@ -129,7 +130,7 @@ export async function extractFeatures(
       .map((_, i) => start + i)
       .filter((i) => poisoned.has(i))
       .map((i) => i - start);
-    const waves = await loadWaves(chunk, frontEnd);
+    const waves = await waveformsOf(chunk, frontEnd);
     const part = noGrad(() =>
       tidy(() => {
         const triggered =
@@ -160,4 +161,19 @@ export async function featureSetOf(
 ): Promise<FeatureSet & { cached: boolean }> {
   const { features, labels, cached } = await extractFeatures(clips, frontEnd, opts);
   return { ...makeFeatureSet(features, labels, classes), cached };
+}
+
+/**
+ * Every clip with the trigger, labels kept: the triggered copy of a split on which ASR and RA are measured
+ * (the true labels say which clips count), and the analysis's triggered clips.
+ */
+export function triggeredFeatureSet(
+  clips: ClipEntry[],
+  classes: string[],
+  frontEnd: FrontEnd,
+  trigger: Trigger,
+  seed: number,
+  opts: Pick<ExtractOptions, 'cacheDir' | 'onProgress'> = {},
+): Promise<FeatureSet & { cached: boolean }> {
+  return featureSetOf(clips, classes, frontEnd, { ...opts, poison: { trigger, indices: clips.map((_, i) => i), seed } });
 }

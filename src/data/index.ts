@@ -16,7 +16,7 @@ export {
   stratifiedSample,
   subsetOf,
 } from './feature-set.ts';
-export { type ExtractOptions, extractFeatures, featureSetOf, type PoisonSpec, type Trigger } from './features.ts';
+export { type ExtractOptions, extractFeatures, featureSetOf, type PoisonSpec, type Trigger, triggeredFeatureSet, waveformsOf } from './features.ts';
 export { FLITE_INSTALL_HINT, fliteEngine, fliteVersion, listFliteVoices } from './flite.ts';
 export { createRng, deriveSeed, hashString, type Rng } from './rng.ts';
 export {

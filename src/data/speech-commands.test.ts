@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { useTempDir } from '../../test/helpers/temp-dir.ts';
 import { encodeWav } from '../audio/wav.ts';
 import { datasetInfo, loadClip, readSpeechCommands } from './speech-commands.ts';
 import { SCD10_WORDS } from './words.ts';
@@ -141,11 +142,8 @@ describe('readSpeechCommands', () => {
 
 describe('datasetInfo', () => {
   let work = '';
-  before(async () => {
-    work = await mkdtemp(path.join(tmpdir(), 'kwshield-info-'));
-  });
-  after(async () => {
-    await rm(work, { recursive: true, force: true });
+  useTempDir('kwshield-info-', (made) => {
+    work = made;
   });
 
   it('counts per split and word, sample rates and durations', async () => {

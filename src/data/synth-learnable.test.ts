@@ -2,10 +2,9 @@
 // centroid on log-mel band energies of the word's segments, in plain TypeScript) trained on the train split has
 // to recognise words spoken by the held-out voice variants of the test split far above chance.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { useTempDir } from '../../test/helpers/temp-dir.ts';
 import { fft } from '../audio/fft.ts';
 import { type ClipEntry, loadClip, readSpeechCommands } from './speech-commands.ts';
 import { synthesizeSpeechCommands } from './synth.ts';
@@ -99,11 +98,8 @@ function nearestCentroidAccuracy(train: { x: Float64Array; label: number }[], te
 
 describe('the synthetic corpus is learnable across held-out voices', () => {
   let work = '';
-  before(async () => {
-    work = await mkdtemp(path.join(tmpdir(), 'kwshield-learn-'));
-  });
-  after(async () => {
-    await rm(work, { recursive: true, force: true });
+  useTempDir('kwshield-learn-', (made) => {
+    work = made;
   });
 
   it('nearest-centroid on log-mel segments beats chance (10%) by a wide margin on SCD-10', async () => {

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { disposeFeatureSet, makeFeatureSet } from '../data/feature-set.ts';
-import type { OptionValue } from '../data/options.ts';
 import { buildModel, configForFrontEnd, getModelSpec, type KwsModel } from '../models/index.ts';
+import type { OptionValue } from '../options/options.ts';
 import { all, isfinite, manualSeed, randn, tidy } from '../torch/index.ts';
 import { defenseNames, getDefense } from './index.ts';
 

@@ -2,37 +2,13 @@
 // exactly the channels at or below it; the threshold is a function of hold-out accuracies only.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { disposeFeatureSet, type FeatureSet, makeFeatureSet, subsetOf } from '../data/feature-set.ts';
-import { createRng } from '../data/rng.ts';
+import { bandedClips, seededToy, stateArrays, ToyConvTwoNorms, toyInfo } from '../../test/helpers/defense-toys.ts';
+import { disposeFeatureSet, subsetOf } from '../data/feature-set.ts';
 import { accuracyAndLoss } from '../models/predict.ts';
 import type { KwsModel } from '../models/registry.ts';
-import { BatchNorm2d, Conv2d, LayerNorm, Linear, Module } from '../nn/index.ts';
-import { avgPool2d, manualSeed, memory, type Tensor, tensor, tidy } from '../torch/index.ts';
-import { chooseThreshold, getDefense, holdoutIndices, type ModelInfo, maskableNorms, pruneByMask, thresholdGrid, trainAnpMasks } from './index.ts';
-
-function toySet(n: number, seed: number): FeatureSet {
-  const rng = createRng(seed);
-  const labels = Array.from({ length: n }, (_, i) => i % 3);
-  const data = new Float32Array(n * 64);
-  labels.forEach((label, i) => {
-    for (let j = 0; j < 64; j++) data[i * 64 + j] = rng.normal() * 0.5 + (Math.floor(j / 8) % 3 === label ? 1.5 : 0);
-  });
-  return makeFeatureSet(tensor(data, [n, 8, 8]), labels, ['a', 'b', 'c']);
-}
-
-class ToyConv extends Module {
-  conv1 = new Conv2d(1, 6, 3, { padding: 1 });
-  bn1 = new BatchNorm2d(6);
-  conv2 = new Conv2d(6, 8, 3, { padding: 1 });
-  bn2 = new BatchNorm2d(8);
-  fc = new Linear(8 * 4 * 4, 3);
-  forward(x: Tensor): Tensor {
-    return tidy(() => {
-      const h = this.bn2.forward(this.conv2.forward(this.bn1.forward(this.conv1.forward(x.unsqueeze(1))).relu())).relu();
-      return this.fc.forward(avgPool2d(h, 2).flatten(1));
-    });
-  }
-}
+import { LayerNorm, Linear, Module } from '../nn/index.ts';
+import { manualSeed, memory, type Tensor, tidy } from '../torch/index.ts';
+import { chooseThreshold, getDefense, holdoutIndices, maskableNorms, pruneByMask, thresholdGrid, trainAnpMasks } from './index.ts';
 
 class ToyTokens extends Module {
   embed = new Linear(8, 12);
@@ -43,20 +19,15 @@ class ToyTokens extends Module {
   }
 }
 
-const info: ModelInfo = { name: 'toy', neuronLayers: ['conv1', 'conv2'] };
 const anp = getDefense('anp');
+const toy = (seed: number) => seededToy(() => new ToyConvTwoNorms(), seed);
 const settings = { eps: 0.4, steps: 1, alpha: 0.2, iterations: 6, batchSize: 16, lr: 0.01, momentum: 0.9 };
-const arrays = (m: Module) => new Map([...m.stateDict()].map(([k, v]) => [k, Array.from(v.toFloat32Array())]));
-function toy(seed: number): ToyConv & KwsModel {
-  manualSeed(seed);
-  return new ToyConv() as ToyConv & KwsModel;
-}
 
 describe('anp', () => {
   it('keeps the masks in [0, 1] and leaves every tensor of the model as it was', async () => {
-    const clean = toySet(45, 2);
+    const clean = bandedClips(45, 2);
     const model = toy(1);
-    const before = arrays(model);
+    const before = stateArrays(model);
     // a large learning rate drives masks against both bounds
     const { masks, losses } = await trainAnpMasks(model, maskableNorms(model), clean, { ...settings, lr: 5 }, 3);
     assert.deepEqual(
@@ -73,7 +44,7 @@ describe('anp', () => {
       'the masks moved',
     );
     assert.equal(losses.length, settings.iterations);
-    assert.deepEqual(arrays(model), before, 'weights and BatchNorm statistics untouched by mask training');
+    assert.deepEqual(stateArrays(model), before, 'weights and BatchNorm statistics untouched by mask training');
     assert.ok(
       model.parameters().every((p) => p.requiresGrad),
       'parameters unfrozen',
@@ -85,7 +56,7 @@ describe('anp', () => {
   it('pruning at a threshold zeroes gamma of exactly the channels whose mask is at or below it', () => {
     const model = toy(2);
     const norms = maskableNorms(model);
-    const before = arrays(model);
+    const before = stateArrays(model);
     const masks = [
       [0, 0.2, 0.35, 0.2, 1, 0.9],
       [0.21, 0.19, 0.2, 0.5, 0, 0.7, 0.2, 1],
@@ -95,7 +66,7 @@ describe('anp', () => {
       [0, 1, 3],
       [1, 2, 4, 6],
     ]);
-    for (const [name, values] of arrays(model)) {
+    for (const [name, values] of stateArrays(model)) {
       const layer = ['bn1.weight', 'bn2.weight'].indexOf(name);
       const expected = layer < 0 ? before.get(name) : (before.get(name) as number[]).map((v, c) => (masks[layer][c] <= 0.2 ? 0 : v));
       assert.deepEqual(values, expected, name);
@@ -125,10 +96,10 @@ describe('anp', () => {
   });
 
   it('chooses the threshold from hold-out accuracies alone, by the documented rule', async () => {
-    const clean = toySet(60, 4);
+    const clean = bandedClips(60, 4);
     const model = toy(5);
     const options = { ...anp.recipes.default, iterations: 8, batchSize: 16, lr: 0.5, maxDrop: 0.3 };
-    const report = await anp.run(model, clean, { options, seed: 7, model: info });
+    const report = await anp.run(model, clean, { options, seed: 7, model: toyInfo });
     const trail = report.details.trail as { threshold: number; pruned: number; holdoutAccuracy: number }[];
     const masks = report.details.masks as Record<string, number[]>;
     // the hold-out the defense used, rebuilt from the seed
@@ -161,11 +132,11 @@ describe('anp', () => {
   });
 
   it('the same seed gives bit-identical weights; memory is flat; LayerNorm models run, models without norms are refused', async () => {
-    const clean = toySet(45, 3);
+    const clean = bandedClips(45, 3);
     const runOnce = async () => {
       const model = toy(1);
-      await anp.run(model, clean, { options: { ...anp.recipes.default, iterations: 5, batchSize: 16 }, seed: 2, model: info });
-      const w = arrays(model);
+      await anp.run(model, clean, { options: { ...anp.recipes.default, iterations: 5, batchSize: 16 }, seed: 2, model: toyInfo });
+      const w = stateArrays(model);
       model.dispose();
       return w;
     };
@@ -193,8 +164,8 @@ describe('anp', () => {
       /anp masks the per-channel scales of BatchNorm layers .* 'lstm' has neither/,
     );
     const model = toy(0);
-    await assert.rejects(anp.run(model, clean, { options: { holdout: 0 }, seed: 0, model: info }), /anp chooses its pruning threshold on a clean hold-out/);
-    await assert.rejects(anp.run(model, clean, { options: { eps: -1 }, seed: 0, model: info }), /anp: option eps must be a number >= 0, got -1/);
+    await assert.rejects(anp.run(model, clean, { options: { holdout: 0 }, seed: 0, model: toyInfo }), /anp chooses its pruning threshold on a clean hold-out/);
+    await assert.rejects(anp.run(model, clean, { options: { eps: -1 }, seed: 0, model: toyInfo }), /anp: option eps must be a number >= 0, got -1/);
     for (const m of [tokens, bare, model]) m.dispose();
     disposeFeatureSet(clean);
   });

@@ -51,10 +51,10 @@ import {
   uniformInPlace,
   zeros,
 } from '../torch/index.ts';
-import { begin, fineTuneOptionSpecs, finish } from './common.ts';
+import { begin, fineTuneOptionSpecs, finish } from './fine-tune-frame.ts';
 import { freezeParameters, maskableNorms, type NormLayer, normLayerProblem, withNormReparam } from './nft.ts';
 import { registerDefense } from './registry.ts';
-import type { DefenseProgress, DefenseSpec } from './types.ts';
+import { type DefenseProgress, type DefenseSpec, defineDefense } from './types.ts';
 
 export interface AnpSettings {
   /** noise bound ([BB] anp_eps: 0.4) */
@@ -222,7 +222,7 @@ export const anpOptions = {
   holdout: fineTuneOptionSpecs.holdout,
 } as const;
 
-export const anp: DefenseSpec = {
+export const anp: DefenseSpec<typeof anpOptions> = defineDefense({
   name: 'anp',
   description:
     'ANP: BatchNorm channel masks trained against adversarial neuron noise, low masks pruned at a threshold chosen on the clean hold-out (Wu & Wang)',
@@ -236,9 +236,7 @@ export const anp: DefenseSpec = {
     default: { iterations: 1000, batchSize: 128, holdout: 0.2 },
   },
   modelProblem: (model, info) => normLayerProblem('anp', model, info),
-  async run(model, clean, ctx) {
-    const problem = normLayerProblem('anp', model, ctx.model);
-    if (problem) throw new Error(problem);
+  async purify(model, clean, ctx) {
     const p = begin(anp, model, clean, ctx);
     const originals: Tensor[] = [];
     try {
@@ -252,13 +250,13 @@ export const anp: DefenseSpec = {
         norms,
         p.fit,
         {
-          eps: o.eps as number,
-          steps: o.steps as number,
-          alpha: o.alpha as number,
-          iterations: o.iterations as number,
-          batchSize: o.batchSize as number,
-          lr: o.lr as number,
-          momentum: o.momentum as number,
+          eps: o.eps,
+          steps: o.steps,
+          alpha: o.alpha,
+          iterations: o.iterations,
+          batchSize: o.batchSize,
+          lr: o.lr,
+          momentum: o.momentum,
         },
         ctx.seed,
         ctx.progress,
@@ -266,8 +264,8 @@ export const anp: DefenseSpec = {
       for (const n of norms) originals.push(noGrad(() => keep(clone(n.module.weight))));
       const restore = () => noGrad(() => norms.forEach((n, l) => copyInPlace(n.module.weight, originals[l])));
       const start = accuracyAndLoss(model, holdout).accuracy;
-      const floor = (1 - (o.maxDrop as number)) * start;
-      const grid = thresholdGrid(o.thresholdStep as number, o.thresholdMax as number);
+      const floor = (1 - o.maxDrop) * start;
+      const grid = thresholdGrid(o.thresholdStep, o.thresholdMax);
       let last: { pruned: number; holdoutAccuracy: number } | null = null;
       const { threshold: chosen, trail } = chooseThreshold(
         grid,
@@ -299,6 +297,6 @@ export const anp: DefenseSpec = {
       p.dispose();
     }
   },
-};
+});
 
 registerDefense(anp);

@@ -17,14 +17,14 @@
 //
 // sigma_k is sqrt(running_var) without BatchNorm's eps, as [BB] computes it.
 
+import { isConv } from '../models/neurons.ts';
 import { hookProblem } from '../models/torchscript.ts';
 import type { AnyBatchNorm } from '../nn/index.ts';
 import { Conv1d, Conv2d, isBatchNorm, type Module, withForwardHook } from '../nn/index.ts';
 import { abs, div, mul, mulInPlace, noGrad, sqrt, svd, type Tensor, tensor, tidy, zeros } from '../torch/index.ts';
-import { begin, finish } from './common.ts';
-import { isConv } from './neurons.ts';
+import { begin, finish } from './fine-tune-frame.ts';
 import { registerDefense } from './registry.ts';
-import type { DefenseSpec } from './types.ts';
+import { type DefenseSpec, defineDefense } from './types.ts';
 
 export interface ConvBatchNormPair {
   conv: string;
@@ -96,7 +96,7 @@ export const clpOptions = {
   u: { type: 'number', default: 3, min: 0, help: 'prune channels with UCLC > mean + u * std within their layer ([BB] clp config u: 3)' },
 } as const;
 
-export const clp: DefenseSpec = {
+export const clp: DefenseSpec<typeof clpOptions> = defineDefense({
   name: 'clp',
   description: 'CLP: data-free pruning of conv channels whose Lipschitz upper bound is an outlier in their layer (Zheng et al.)',
   minCleanClips: 0,
@@ -120,12 +120,10 @@ export const clp: DefenseSpec = {
     }
     return `clp prunes the channels of convolutions followed by BatchNorm (Conv->BN pairs); model '${info.name}' has ${hasConv ? 'no BatchNorm layer' : hasBn ? 'no convolution' : 'neither convolutions nor BatchNorm layers'}`;
   },
-  async run(model, clean, ctx) {
-    const problem = clp.modelProblem?.(model, ctx.model);
-    if (problem) throw new Error(problem);
+  async purify(model, clean, ctx) {
     const p = begin(clp, model, clean, ctx);
     try {
-      const u = p.options.u as number;
+      const u = p.options.u;
       const clipShape = clean.features.shape.slice(1);
       const probe = zeros([2, ...clipShape], { dtype: clean.features.dtype });
       const { pairs, unpaired } = (() => {
@@ -165,6 +163,6 @@ export const clp: DefenseSpec = {
       p.dispose();
     }
   },
-};
+});
 
 registerDefense(clp);

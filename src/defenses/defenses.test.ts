@@ -5,47 +5,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { disposeFeatureSet, type FeatureSet, makeFeatureSet } from '../data/feature-set.ts';
-import { createRng } from '../data/rng.ts';
-import type { KwsModel } from '../models/registry.ts';
-import { BatchNorm2d, Conv2d, Linear, Module, recalibrateBatchNorm } from '../nn/index.ts';
-import { avgPool2d, manualSeed, memory, type Tensor, tensor, tidy } from '../torch/index.ts';
+import { bandedClips, seededToy, ToyConv, toyInfo } from '../../test/helpers/defense-toys.ts';
+import { disposeFeatureSet } from '../data/feature-set.ts';
+import { type Module, recalibrateBatchNorm } from '../nn/index.ts';
+import { memory, type Tensor, tidy } from '../torch/index.ts';
 import { withStepBudget } from './fine-tune.ts';
-import { epochBatches, getDefense, holdoutIndices, type ModelInfo } from './index.ts';
+import { epochBatches, getDefense, holdoutIndices } from './index.ts';
 
 const work = mkdtempSync(path.join(tmpdir(), 'kws-defenses-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
-/** Clips of 8 x 8 "MFCC" whose class (of 3) brightens one band of rows. */
-function toySet(n: number, seed: number): FeatureSet {
-  const rng = createRng(seed);
-  const labels = Array.from({ length: n }, (_, i) => i % 3);
-  const data = new Float32Array(n * 64);
-  labels.forEach((label, i) => {
-    for (let j = 0; j < 64; j++) data[i * 64 + j] = rng.normal() * 0.5 + (Math.floor(j / 8) % 3 === label ? 1.5 : 0);
-  });
-  return makeFeatureSet(tensor(data, [n, 8, 8]), labels, ['a', 'b', 'c']);
-}
-
-class ToyConv extends Module {
-  conv1 = new Conv2d(1, 6, 3, { padding: 1 });
-  bn1 = new BatchNorm2d(6);
-  conv2 = new Conv2d(6, 8, 3, { padding: 1 });
-  fc = new Linear(8 * 4 * 4, 3);
-  forward(x: Tensor): Tensor {
-    return tidy(() => {
-      const h = this.conv2.forward(this.bn1.forward(this.conv1.forward(x.unsqueeze(1))).relu()).relu();
-      return this.fc.forward(avgPool2d(h, 2).flatten(1));
-    });
-  }
-}
-
-const info: ModelInfo = { name: 'toy', neuronLayers: ['conv1', 'conv2'] };
-
-function toyModel(seed = 0): KwsModel {
-  manualSeed(seed);
-  return new ToyConv() as unknown as KwsModel;
-}
+const toyModel = (seed = 0) => seededToy(() => new ToyConv(), seed);
 
 const quick = { epochs: 3, batchSize: 16, lr: 0.05 };
 const weightsOf = (m: Module) => [...m.stateDict()].map(([k, v]) => [k, Array.from(v.toFloat32Array())] as const);
@@ -82,16 +52,16 @@ describe('fine-tuning loop', () => {
 
   it('recalibrated BatchNorm statistics are the plain average over the batches', () => {
     const model = toyModel();
-    const set = toySet(48, 1);
+    const set = bandedClips(48, 1);
     const batches = [0, 16, 32].map((s) => set.features.narrow(0, s, 16));
     const live = memory().liveTensors;
     // A forward that leaves intermediates behind (as a model without its own tidy does): none may outlive it.
     recalibrateBatchNorm(model, (x) => model.forward(x).relu().mul(1), batches);
     assert.equal(memory().liveTensors, live, 'recalibration leaves no tensors behind');
-    const bn = (model as unknown as ToyConv).bn1;
+    const bn = model.bn1;
     // Expected: the mean over batches of each batch's channel means of conv1's output.
     const expected = tidy(() => {
-      const conv = (model as unknown as ToyConv).conv1;
+      const conv = model.conv1;
       const means = batches.map((b) => conv.forward(b.unsqueeze(1)).mean([0, 2, 3]).toArray());
       return means[0].map((_, c) => (means[0][c] + means[1][c] + means[2][c]) / 3);
     });
@@ -104,11 +74,11 @@ describe('fine-tuning loop', () => {
 describe('defenses', () => {
   for (const name of ['ft', 'gnft', 'fp']) {
     it(`${name}: the same seed gives bit-identical weights; memory is flat; the hold-out is reported`, async () => {
-      const clean = toySet(60, 2);
+      const clean = bandedClips(60, 2);
       const runOnce = async () => {
         const model = toyModel(4);
         const spec = getDefense(name);
-        const report = await spec.run(model, clean, { options: { ...spec.recipes.default, ...quick }, seed: 5, model: info });
+        const report = await spec.run(model, clean, { options: { ...spec.recipes.default, ...quick }, seed: 5, model: toyInfo });
         const weights = weightsOf(model);
         model.dispose();
         return { report, weights };
@@ -125,14 +95,14 @@ describe('defenses', () => {
   }
 
   it('augment: the fit batches are shifted and noised (weights differ from a run without), reproducibly, with no tensor left behind', async () => {
-    const clean = toySet(60, 2);
+    const clean = bandedClips(60, 2);
     const runOnce = async (augment: boolean) => {
       const model = toyModel(4);
       const spec = getDefense('gnft');
       await spec.run(model, clean, {
         options: { ...spec.recipes.default, ...quick, augment },
         seed: 5,
-        model: { ...info, timeAxis: { kind: 'features', stepsPerSecond: 100 } },
+        model: { ...toyInfo, timeAxis: { kind: 'features', stepsPerSecond: 100 } },
       });
       const weights = weightsOf(model);
       model.dispose();
@@ -149,13 +119,17 @@ describe('defenses', () => {
   });
 
   it("fp prunes the last conv layer's least active channels and the mask survives fine-tuning", async () => {
-    const clean = toySet(60, 2);
+    const clean = bandedClips(60, 2);
     const model = toyModel(4);
-    const report = await getDefense('fp').run(model, clean, { options: { ...getDefense('fp').recipes.default, ...quick, maxDrop: 0.5 }, seed: 1, model: info });
+    const report = await getDefense('fp').run(model, clean, {
+      options: { ...getDefense('fp').recipes.default, ...quick, maxDrop: 0.5 },
+      seed: 1,
+      model: toyInfo,
+    });
     const pruned = report.details.pruned as number[];
     assert.equal(report.details.layer, 'conv2');
     assert.ok(pruned.length > 0, 'with a 50% allowance something is pruned');
-    const conv2 = (model as unknown as ToyConv).conv2;
+    const conv2 = model.conv2;
     const w = conv2.weight.toFloat32Array();
     const perChannel = w.length / 8;
     for (const c of pruned) {
@@ -175,13 +149,13 @@ describe('defenses', () => {
   });
 
   it('select=holdout-accuracy keeps the best epoch on the hold-out, which is never worse than the start', async () => {
-    const clean = toySet(60, 2);
+    const clean = bandedClips(60, 2);
     const model = toyModel(4);
     const spec = getDefense('ft');
     const report = await spec.run(model, clean, {
       options: { ...spec.recipes.default, ...quick, epochs: 4, select: 'holdout-accuracy', lr: 0.5 },
       seed: 1,
-      model: info,
+      model: toyInfo,
     });
     const best = Math.max(report.holdoutBefore, ...report.epochs.map((e) => e.holdoutAccuracy));
     assert.equal(report.holdoutAfter, best);
@@ -190,19 +164,19 @@ describe('defenses', () => {
   });
 
   it('refuses clean sets and options it cannot work with', async () => {
-    const tiny = toySet(6, 2);
+    const tiny = bandedClips(6, 2);
     const model = toyModel();
     await assert.rejects(
-      getDefense('gnft').run(model, tiny, { options: {}, seed: 0, model: info }),
+      getDefense('gnft').run(model, tiny, { options: {}, seed: 0, model: toyInfo }),
       /gnft needs at least 10 clean clips, got 6; raise --clean-ratio/,
     );
-    const clean = toySet(30, 2);
-    await assert.rejects(getDefense('gnft').run(model, clean, { options: { r: -1 }, seed: 0, model: info }), /gnft: option r must be a number >= 0, got -1/);
+    const clean = bandedClips(30, 2);
+    await assert.rejects(getDefense('gnft').run(model, clean, { options: { r: -1 }, seed: 0, model: toyInfo }), /gnft: option r must be a number >= 0, got -1/);
     await assert.rejects(
-      getDefense('gnft').run(model, clean, { options: { alpha: 2 }, seed: 0, model: info }),
+      getDefense('gnft').run(model, clean, { options: { alpha: 2 }, seed: 0, model: toyInfo }),
       /gnft: option alpha must be a number >= 0 and <= 1, got 2/,
     );
-    await assert.rejects(getDefense('fp').run(model, clean, { options: { holdout: 0 }, seed: 0, model: info }), /fp judges pruning on a clean hold-out/);
+    await assert.rejects(getDefense('fp').run(model, clean, { options: { holdout: 0 }, seed: 0, model: toyInfo }), /fp judges pruning on a clean hold-out/);
     model.dispose();
     disposeFeatureSet(tiny);
     disposeFeatureSet(clean);

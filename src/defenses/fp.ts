@@ -8,16 +8,16 @@
 // and KWT, use it automatically).
 
 import { batchIndices, type FeatureSet, gatherBatch } from '../data/feature-set.ts';
+import { applyMask, classifierLayer, lastConvLayer, moduleAt, type NeuronMask } from '../models/neurons.ts';
 import { accuracyAndLoss } from '../models/predict.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { hookProblem } from '../models/torchscript.ts';
 import { withForwardHook } from '../nn/index.ts';
 import { clone, copyInPlace, dispose, keep, mean, noGrad, type Tensor, tidy } from '../torch/index.ts';
-import { begin, fineTuneOptionSpecs, fineTuneSettings, finish } from './common.ts';
 import { fineTune, plainStep } from './fine-tune.ts';
-import { applyMask, classifierLayer, lastConvLayer, moduleAt, type NeuronMask } from './neurons.ts';
+import { begin, fineTuneOptionSpecs, fineTuneSettings, finish, loopContext } from './fine-tune-frame.ts';
 import { registerDefense } from './registry.ts';
-import type { DefenseSpec } from './types.ts';
+import { type DefenseSpec, defineDefense } from './types.ts';
 
 export const fpOptions = {
   ...fineTuneOptionSpecs,
@@ -64,7 +64,7 @@ function meanActivations(model: KwsModel, layer: string, kind: NeuronMask['kind'
   return sums.map((s) => s / batches);
 }
 
-export const fp: DefenseSpec = {
+export const fp: DefenseSpec<typeof fpOptions> = defineDefense({
   name: 'fp',
   description: 'Fine-Pruning: prune the least active neurons of the last conv layer on clean data, then fine-tune with the mask',
   minCleanClips: 10,
@@ -93,7 +93,7 @@ export const fp: DefenseSpec = {
         : `fp ranks the classifier's input features by their activations on clean data`,
     );
   },
-  async run(model, clean, ctx) {
+  async purify(model, clean, ctx) {
     const p = begin(fp, model, clean, ctx);
     if (!p.holdout) {
       p.dispose();
@@ -122,8 +122,8 @@ export const fp: DefenseSpec = {
           if (target.bias && original.bias) copyInPlace(target.bias, original.bias);
         });
       const start = accuracyAndLoss(model, holdout).accuracy;
-      const floor = (1 - (p.options.maxDrop as number)) * start;
-      const step = Math.max(1, Math.ceil((p.options.stepRatio as number) * size));
+      const floor = (1 - p.options.maxDrop) * start;
+      const step = Math.max(1, Math.ceil(p.options.stepRatio * size));
       let accepted: NeuronMask = { layer, kind, size, pruned: [] };
       const trail: { pruned: number; holdoutAccuracy: number }[] = [];
       try {
@@ -146,13 +146,9 @@ export const fp: DefenseSpec = {
       const result = await fineTune(model, p.fit, holdout, {
         phase: 'fp',
         settings: fineTuneSettings(p.options),
-        step: plainStep(p.options.clipNorm as number),
-        seed: ctx.seed,
+        step: plainStep(p.options.clipNorm),
         afterStep: () => applyMask(model, accepted),
-        progress: ctx.progress,
-        checkpointDir: ctx.checkpointDir,
-        timeAxis: ctx.model.timeAxis,
-        resume: ctx.resume,
+        ...loopContext(ctx),
       });
       applyMask(model, accepted);
       return finish(fp, model, clean, p, result.epochs, {
@@ -169,6 +165,6 @@ export const fp: DefenseSpec = {
       p.dispose();
     }
   },
-};
+});
 
 registerDefense(fp);

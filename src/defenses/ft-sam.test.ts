@@ -2,53 +2,26 @@
 // step by hand; determinism and flat memory.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { disposeFeatureSet, type FeatureSet, makeFeatureSet } from '../data/feature-set.ts';
-import { createRng } from '../data/rng.ts';
-import type { KwsModel } from '../models/registry.ts';
-import { BatchNorm2d, Conv2d, Linear, Module, parameter, sgd } from '../nn/index.ts';
-import { avgPool2d, manualSeed, memory, sum, type Tensor, tensor, tidy } from '../torch/index.ts';
-import { getDefense, gradNormPenaltyStep, type ModelInfo } from './index.ts';
+import { bandedClips, seededToy, stateArrays, ToyConv, toyInfo } from '../../test/helpers/defense-toys.ts';
+import { disposeFeatureSet, type FeatureSet } from '../data/feature-set.ts';
+import { Module, parameter, sgd } from '../nn/index.ts';
+import { memory, sum, type Tensor, tensor } from '../torch/index.ts';
+import { getDefense, gradNormPenaltyStep } from './index.ts';
 
-function toySet(n: number, seed: number): FeatureSet {
-  const rng = createRng(seed);
-  const labels = Array.from({ length: n }, (_, i) => i % 3);
-  const data = new Float32Array(n * 64);
-  labels.forEach((label, i) => {
-    for (let j = 0; j < 64; j++) data[i * 64 + j] = rng.normal() * 0.5 + (Math.floor(j / 8) % 3 === label ? 1.5 : 0);
-  });
-  return makeFeatureSet(tensor(data, [n, 8, 8]), labels, ['a', 'b', 'c']);
-}
-
-class ToyConv extends Module {
-  conv1 = new Conv2d(1, 6, 3, { padding: 1 });
-  bn1 = new BatchNorm2d(6);
-  conv2 = new Conv2d(6, 8, 3, { padding: 1 });
-  fc = new Linear(8 * 4 * 4, 3);
-  forward(x: Tensor): Tensor {
-    return tidy(() => {
-      const h = this.conv2.forward(this.bn1.forward(this.conv1.forward(x.unsqueeze(1))).relu()).relu();
-      return this.fc.forward(avgPool2d(h, 2).flatten(1));
-    });
-  }
-}
-
-const info: ModelInfo = { name: 'toy', neuronLayers: ['conv1', 'conv2'] };
 const quick = { epochs: 3, batchSize: 16, lr: 0.05, labelSmoothing: 0.1 };
-const arrays = (m: Module) => [...m.stateDict()].map(([k, v]) => [k, Array.from(v.toFloat32Array())] as const);
 
 async function purified(name: string, options: Record<string, number | string | boolean>, clean: FeatureSet) {
-  manualSeed(4);
-  const model = new ToyConv() as unknown as KwsModel;
+  const model = seededToy(() => new ToyConv(), 4);
   const spec = getDefense(name);
-  const report = await spec.run(model, clean, { options: { ...spec.recipes.default, ...options }, seed: 5, model: info });
-  const weights = arrays(model);
+  const report = await spec.run(model, clean, { options: { ...spec.recipes.default, ...options }, seed: 5, model: toyInfo });
+  const weights = stateArrays(model);
   model.dispose();
   return { report, weights };
 }
 
 describe('ft-sam', () => {
   it('rho 0 is plain fine-tuning: bit-identical to ft with the same settings and seed', async () => {
-    const clean = toySet(60, 2);
+    const clean = bandedClips(60, 2);
     const sam = await purified('ft-sam', { ...quick, rho: 0 }, clean);
     const ft = await purified('ft', quick, clean);
     assert.deepEqual(sam.weights, ft.weights);
@@ -86,7 +59,7 @@ describe('ft-sam', () => {
   });
 
   it('the same seed gives bit-identical weights; memory is flat; options are checked', async () => {
-    const clean = toySet(45, 3);
+    const clean = bandedClips(45, 3);
     const first = await purified('ft-sam', quick, clean);
     const live = memory().liveTensors;
     const second = await purified('ft-sam', quick, clean);

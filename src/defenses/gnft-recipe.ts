@@ -11,7 +11,7 @@
 // - With only ~140 clean clips (5% of the small synthetic set) the same recipe costs ~14 CA points; more
 //   steps, MixUp or the training augmentation did not buy them back. The clean-set size decides, as the
 //   paper's Table IV says.
-import type { OptionValue } from '../data/options.ts';
+import type { OptionValue } from '../options/options.ts';
 
 export const defaultGnftRecipe: Record<string, OptionValue> = {
   r: 0.05,

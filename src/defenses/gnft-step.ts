@@ -4,6 +4,7 @@
 // (a Hessian-vector product through a graph of the gradient) to check the approximation against.
 import { clipGradNorm, type Module, type Optimizer, withFrozenBatchNormStats } from '../nn/index.ts';
 import { abs, add, addInPlace, clone, copyInPlace, dispose, grad, mul, mulInPlace, noGrad, norm, type Tensor, tidy } from '../torch/index.ts';
+import type { StepFn } from './fine-tune.ts';
 
 export type PerturbationNorm = 'per-tensor' | 'global' | 'adaptive';
 
@@ -130,4 +131,16 @@ export function gradNormPenaltyExactStep(model: Module, optimizer: Optimizer, lo
   });
   clipAndStep(optimizer, o.clipNorm);
   return loss;
+}
+
+/**
+ * The GN-FT step as the fine-tuning loop takes it (GN-FT, TSBD's second stage, FT-SAM with alpha 1): zero the
+ * gradients, then the penalised step, by the finite difference or, with `exact`, by a Hessian-vector product.
+ */
+export function gradNormFineTuneStep(model: Module, o: GradNormStepOptions & { exact?: boolean }): StepFn {
+  const stepOptions: GradNormStepOptions = { r: o.r, alpha: o.alpha, normalization: o.normalization, clipNorm: o.clipNorm };
+  return (optimizer, lossFn) => {
+    optimizer.zeroGrad();
+    return o.exact ? gradNormPenaltyExactStep(model, optimizer, lossFn, stepOptions) : gradNormPenaltyStep(model, optimizer, lossFn, stepOptions);
+  };
 }

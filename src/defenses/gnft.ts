@@ -9,12 +9,12 @@
 //             no weight decay, batch 256, 300 epochs, BatchNorm in train mode, the last epoch kept.
 //   default - the project's recipe, chosen by the study in docs/gnft-study.md on clean data only.
 
-import { begin, fineTuneOptionSpecs, fineTuneSettings, finish } from './common.ts';
 import { fineTune } from './fine-tune.ts';
+import { begin, fineTuneOptionSpecs, fineTuneSettings, finish, loopContext } from './fine-tune-frame.ts';
 import { defaultGnftRecipe } from './gnft-recipe.ts';
-import { gradNormPenaltyExactStep, gradNormPenaltyStep, type PerturbationNorm } from './gnft-step.ts';
+import { gradNormFineTuneStep } from './gnft-step.ts';
 import { registerDefense } from './registry.ts';
-import type { DefenseSpec } from './types.ts';
+import { type DefenseSpec, defineDefense } from './types.ts';
 
 export const gnftOptions = {
   ...fineTuneOptionSpecs,
@@ -33,7 +33,7 @@ export const gnftOptions = {
   schedule: { ...fineTuneOptionSpecs.schedule, default: 'constant', help: 'learning-rate schedule ([AUD], TSBD: none)' },
 } as const;
 
-export const gnft: DefenseSpec = {
+export const gnft: DefenseSpec<typeof gnftOptions> = defineDefense({
   name: 'gnft',
   description: 'GN-FT: fine-tuning with a gradient-norm penalty (Zhou, Lin & Liu), by a finite difference or exactly',
   minCleanClips: 10,
@@ -43,34 +43,20 @@ export const gnft: DefenseSpec = {
     paper: { shortBatch: 'keep', batchNorm: 'train', select: 'last', holdout: 0 },
     default: defaultGnftRecipe,
   },
-  async run(model, clean, ctx) {
+  async purify(model, clean, ctx) {
     const p = begin(gnft, model, clean, ctx);
     try {
-      const stepOptions = {
-        r: p.options.r as number,
-        alpha: p.options.alpha as number,
-        normalization: p.options.normalization as PerturbationNorm,
-        clipNorm: p.options.clipNorm as number,
-      };
-      const exact = p.options.exact === true;
       const result = await fineTune(model, p.fit, p.holdout, {
         phase: 'gnft',
         settings: fineTuneSettings(p.options),
-        step: (optimizer, lossFn) => {
-          optimizer.zeroGrad();
-          return exact ? gradNormPenaltyExactStep(model, optimizer, lossFn, stepOptions) : gradNormPenaltyStep(model, optimizer, lossFn, stepOptions);
-        },
-        seed: ctx.seed,
-        progress: ctx.progress,
-        checkpointDir: ctx.checkpointDir,
-        timeAxis: ctx.model.timeAxis,
-        resume: ctx.resume,
+        step: gradNormFineTuneStep(model, p.options),
+        ...loopContext(ctx),
       });
       return finish(gnft, model, clean, p, result.epochs, { chosenEpoch: result.chosenEpoch, steps: result.steps });
     } finally {
       p.dispose();
     }
   },
-};
+});
 
 registerDefense(gnft);

@@ -14,10 +14,11 @@ import './anp.ts';
 import './ft-sam.ts';
 import './tsbd.ts';
 
+export { applyMask, classifierLayer, lastConvLayer, moduleAt, type NeuronMask } from '../models/neurons.ts';
 export { type AnpSettings, anp, anpOptions, chooseThreshold, pruneByMask, type ThresholdTrial, thresholdGrid, trainAnpMasks } from './anp.ts';
 export { type ConvBatchNormPair, channelLipschitz, clp, clpOptions, convBatchNormPairs } from './clp.ts';
-export { CleanDataError, checkCleanData, fineTuneOptionSpecs } from './common.ts';
 export { epochBatches, type FineTuneSettings, fineTune, holdoutIndices, plainStep } from './fine-tune.ts';
+export { CleanDataError, checkCleanData, fineTuneOptionSpecs } from './fine-tune-frame.ts';
 export { fp } from './fp.ts';
 export { ft } from './ft.ts';
 export { ftSam, ftSamOptions } from './ft-sam.ts';
@@ -30,7 +31,6 @@ export {
   gradNormStepDefaults,
   type PerturbationNorm,
 } from './gnft-step.ts';
-export { applyMask, classifierLayer, lastConvLayer, moduleAt, type NeuronMask } from './neurons.ts';
 export { freezeParameters, maskableNorms, maskFloor, type NormLayer, nft, nftOptions, normLayerProblem, withNormReparam } from './nft.ts';
 export {
   type EkfacSettings,

@@ -4,39 +4,22 @@
 // BatchNorm unmasked, the cosine's floor of 0.02, a seeded per-clip time shift.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+// The shared defense toys under this file's short names.
+import {
+  stateArrays as arrays,
+  seededToy as build,
+  toyInfo as info,
+  ToyConvTwoNorms as ToyConv,
+  bandedClips as toySet,
+} from '../../test/helpers/defense-toys.ts';
 import { randomTimeShift } from '../data/augment.ts';
-import { disposeFeatureSet, type FeatureSet, makeFeatureSet } from '../data/feature-set.ts';
+import { disposeFeatureSet } from '../data/feature-set.ts';
 import { createRng } from '../data/rng.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { BatchNorm2d, Conv2d, LayerNorm, Linear, Module } from '../nn/index.ts';
-import { avgPool2d, manualSeed, memory, noGrad, roll, type Tensor, tensor, tidy } from '../torch/index.ts';
+import { memory, noGrad, roll, type Tensor, tensor, tidy } from '../torch/index.ts';
 import { drawnBatches } from './fine-tune.ts';
 import { type DefenseEpoch, getDefense, type ModelInfo, maskFloor } from './index.ts';
-
-/** Clips of 8 x 8 "MFCC" whose class (of 3) brightens one band of rows. */
-function toySet(n: number, seed: number): FeatureSet {
-  const rng = createRng(seed);
-  const labels = Array.from({ length: n }, (_, i) => i % 3);
-  const data = new Float32Array(n * 64);
-  labels.forEach((label, i) => {
-    for (let j = 0; j < 64; j++) data[i * 64 + j] = rng.normal() * 0.5 + (Math.floor(j / 8) % 3 === label ? 1.5 : 0);
-  });
-  return makeFeatureSet(tensor(data, [n, 8, 8]), labels, ['a', 'b', 'c']);
-}
-
-class ToyConv extends Module {
-  conv1 = new Conv2d(1, 6, 3, { padding: 1 });
-  bn1 = new BatchNorm2d(6);
-  conv2 = new Conv2d(6, 8, 3, { padding: 1 });
-  bn2 = new BatchNorm2d(8);
-  fc = new Linear(8 * 4 * 4, 3);
-  forward(x: Tensor): Tensor {
-    return tidy(() => {
-      const h = this.bn2.forward(this.conv2.forward(this.bn1.forward(this.conv1.forward(x.unsqueeze(1))).relu())).relu();
-      return this.fc.forward(avgPool2d(h, 2).flatten(1));
-    });
-  }
-}
 
 /** A post-norm MLP over the 8 rows as tokens: LayerNorms, no BatchNorm (KWT's situation). */
 class ToyTokens extends Module {
@@ -70,15 +53,8 @@ class NoNorm extends Module {
   }
 }
 
-const info: ModelInfo = { name: 'toy', neuronLayers: ['conv1', 'conv2'] };
 const quick = { epochs: 3, batchSize: 16, lr: 0.5 };
 const nft = getDefense('nft');
-
-function build<M extends Module>(make: () => M, seed: number): M & KwsModel {
-  manualSeed(seed);
-  return make() as M & KwsModel;
-}
-const arrays = (m: Module) => new Map([...m.stateDict()].map(([k, v]) => [k, Array.from(v.toFloat32Array())]));
 
 /** Logits in eval mode, every module's mode restored. */
 function evalLogits(model: KwsModel, x: Tensor): number[] {

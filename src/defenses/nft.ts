@@ -42,15 +42,14 @@
 // The default recipe keeps the project's choices: epochs of the fit clips, the stem masked, the cosine to 0,
 // no augmentation, frozen BatchNorm; it is what the README's nft-default rows ran.
 
-import type { OptionValue } from '../data/options.ts';
 import { hookProblem } from '../models/torchscript.ts';
-import { type AnyBatchNorm, isBatchNorm, LayerNorm, type Module, parameter } from '../nn/index.ts';
+import { type AnyBatchNorm, isBatchNorm, LayerNorm, type Module, parameter, withForwards } from '../nn/index.ts';
 import { abs, add, backward, clampInPlace, dispose, mul, mulInPlace, noGrad, ones, sum, type Tensor, tidy } from '../torch/index.ts';
-import { begin, fineTuneOptionSpecs, fineTuneSettings, finish } from './common.ts';
 import { fineTune, type StepFn } from './fine-tune.ts';
+import { begin, fineTuneOptionSpecs, fineTuneSettings, finish, loopContext } from './fine-tune-frame.ts';
 import { registerDefense } from './registry.ts';
 import { releaseSamplingOptionSpecs, releaseSamplingSettings } from './release-sampling.ts';
-import type { DefenseSpec, ModelInfo } from './types.ts';
+import { type DefenseSpec, defineDefense, type ModelInfo } from './types.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Norm-layer masks, shared with ANP (anp.ts).
@@ -101,41 +100,24 @@ type Effective = { weight?: Tensor; bias?: Tensor };
  * ones). The effective tensors are made and freed within each call (autograd keeps what backward needs).
  */
 export function withNormReparam<T>(layers: readonly NormLayer[], effective: (i: number) => Effective, fn: () => T): T {
-  const restores = layers.map((layer, i) => {
-    const m = layer.module as unknown as { forward: (x: Tensor) => Tensor; weight: Tensor; bias: Tensor };
-    const hadOwn = Object.hasOwn(m, 'forward');
-    const previous = m.forward;
-    m.forward = (x: Tensor) =>
+  return withForwards(
+    layers.map((layer) => layer.module),
+    (forward, i) => (x: Tensor) =>
       tidy(() => {
+        const m = layers[i].module as unknown as { weight: Tensor; bias: Tensor };
         const e = effective(i);
         const saved = { weight: m.weight, bias: m.bias };
         if (e.weight) m.weight = e.weight;
         if (e.bias) m.bias = e.bias;
         try {
-          return previous.call(m, x);
+          return forward(x);
         } finally {
           m.weight = saved.weight;
           m.bias = saved.bias;
         }
-      });
-    return () => {
-      if (hadOwn) m.forward = previous;
-      else delete (m as Partial<typeof m>).forward;
-    };
-  });
-  const restore = () => {
-    for (const r of restores) r();
-  };
-  let result: T;
-  try {
-    result = fn();
-  } catch (e) {
-    restore();
-    throw e;
-  }
-  if (result instanceof Promise) return result.finally(restore) as T;
-  restore();
-  return result;
+      }),
+    fn,
+  );
 }
 
 /** Sets requiresGrad = false on every parameter of `model`; returns the function that restores the flags. */
@@ -222,7 +204,7 @@ interface MaskSummary {
   values: number[];
 }
 
-export const nft: DefenseSpec = {
+export const nft: DefenseSpec<typeof nftOptions> = defineDefense({
   name: 'nft',
   description: 'NFT: MixUp-trained per-channel masks on BatchNorm (or LayerNorm) scales, folded into the weights (Karim et al.)',
   minCleanClips: 10,
@@ -254,9 +236,7 @@ export const nft: DefenseSpec = {
     default: { epochs: 160, batchNorm: 'frozen', shortBatch: 'merge', select: 'last', holdout: 0.2 },
   },
   modelProblem: (model, info) => normLayerProblem('nft', model, info),
-  async run(model, clean, ctx) {
-    const problem = normLayerProblem('nft', model, ctx.model);
-    if (problem) throw new Error(problem);
+  async purify(model, clean, ctx) {
     const p = begin(nft, model, clean, ctx);
     // The stem: the first BatchNorm in module order (ResNet's `bn`, SmallCNN's `bn1`, EAT's `start.2`). A model
     // masked on its LayerNorms (KWT) has no stem norm: its first LayerNorm is inside the first block.
@@ -273,9 +253,9 @@ export const nft: DefenseSpec = {
         masks.push(mask);
       }
       const o = p.options;
-      const floors = norms.map((_, l) => maskFloor(l, o.floorAlpha as number, o.floorBeta as number));
+      const floors = norms.map((_, l) => maskFloor(l, o.floorAlpha, o.floorBeta));
       const perClass = p.fit.size / clean.classes.length;
-      const weight = (o.regularization as number) / perClass;
+      const weight = o.regularization / perClass;
       const regularizer = () =>
         mul(
           masks.map((m) => sum(abs(add(m, -1)))).reduce((a, b) => add(a, b)),
@@ -283,9 +263,9 @@ export const nft: DefenseSpec = {
         );
       const clampMasks = () => noGrad(() => masks.forEach((m, l) => clampInPlace(m, floors[l], 1)));
       const settings = {
-        ...fineTuneSettings({ ...o, optimizer: 'sgd' } as Record<string, OptionValue>),
+        ...fineTuneSettings({ ...o, optimizer: 'sgd' }),
         ...releaseSamplingSettings(o),
-        minLr: o.minLr as number,
+        minLr: o.minLr,
       };
       ctx.progress?.stage?.(`training ${masks.reduce((n, m) => n + m.numel, 0)} masks on ${norms.length} ${norms[0].kind} layers`);
       const result = await withNormReparam(
@@ -297,11 +277,7 @@ export const nft: DefenseSpec = {
             settings,
             step: maskStep(regularizer),
             afterStep: clampMasks,
-            seed: ctx.seed,
-            progress: ctx.progress,
-            checkpointDir: ctx.checkpointDir,
-            timeAxis: ctx.model.timeAxis,
-            resume: ctx.resume,
+            ...loopContext(ctx),
           }),
       );
       const summaries: MaskSummary[] = norms.map((n, l) => {
@@ -326,6 +302,6 @@ export const nft: DefenseSpec = {
       p.dispose();
     }
   },
-};
+});
 
 registerDefense(nft);

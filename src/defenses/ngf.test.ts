@@ -11,8 +11,8 @@
 // Kronecker product (checked at step 1, K still from step 0's factors). Everything in float64.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { disposeFeatureSet, type FeatureSet, makeFeatureSet } from '../data/feature-set.ts';
-import { createRng } from '../data/rng.ts';
+import { bandedClips as toySet } from '../../test/helpers/defense-toys.ts';
+import { disposeFeatureSet } from '../data/feature-set.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { BatchNorm2d, Conv1d, Conv2d, Linear, Module, parameter, sgd } from '../nn/index.ts';
 import { avgPool2d, crossEntropy, dispose, eigh, grad, keep, manualSeed, memory, pad, randn, sum, type Tensor, tensor, tidy } from '../torch/index.ts';
@@ -243,16 +243,6 @@ describe('ngf: the EKFAC step against a dense Fisher inverse', () => {
 
 // ---------------------------------------------------------------------------------------------------------
 // The defense.
-
-function toySet(n: number, seed: number): FeatureSet {
-  const rng = createRng(seed);
-  const labels = Array.from({ length: n }, (_, i) => i % 3);
-  const data = new Float32Array(n * 64);
-  labels.forEach((label, i) => {
-    for (let j = 0; j < 64; j++) data[i * 64 + j] = rng.normal() * 0.5 + (Math.floor(j / 8) % 3 === label ? 1.5 : 0);
-  });
-  return makeFeatureSet(tensor(data, [n, 8, 8]), labels, ['a', 'b', 'c']);
-}
 
 class ToyConv extends Module {
   conv1 = new Conv2d(1, 6, 3, { padding: 1 });

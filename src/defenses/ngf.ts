@@ -50,7 +50,7 @@
 //   no augmentation, frozen BatchNorm and a 20% hold-out that only reports.
 
 import { batchIndices, type FeatureSet, gatherBatch } from '../data/feature-set.ts';
-import type { OptionValue } from '../data/options.ts';
+import { classifierLayer, isConv, moduleAt } from '../models/neurons.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { hookProblem } from '../models/torchscript.ts';
 import { buffer, Conv1d, Conv2d, Linear, type Module, withForwardHook } from '../nn/index.ts';
@@ -84,13 +84,12 @@ import {
   zeros,
 } from '../torch/index.ts';
 import { call } from '../torch/ops/dispatch.ts';
-import { begin, fineTuneOptionSpecs, fineTuneSettings, finish } from './common.ts';
 import { fineTune, type StepFn } from './fine-tune.ts';
-import { classifierLayer, isConv, moduleAt } from './neurons.ts';
+import { begin, fineTuneOptionSpecs, fineTuneSettings, finish, loopContext } from './fine-tune-frame.ts';
 import { freezeParameters } from './nft.ts';
 import { registerDefense } from './registry.ts';
 import { releaseSamplingOptionSpecs, releaseSamplingSettings } from './release-sampling.ts';
-import type { DefenseSpec, ModelInfo } from './types.ts';
+import { type DefenseSpec, defineDefense, type ModelInfo } from './types.ts';
 
 export type TunedLayer = Linear | Conv1d | Conv2d;
 
@@ -402,7 +401,7 @@ export const ngfOptions = {
 
 const stateFields = ['aa', 'gg', 'qa', 'qg', 'scale', 'step'] as const;
 
-export const ngf: DefenseSpec = {
+export const ngf: DefenseSpec<typeof ngfOptions> = defineDefense({
   name: 'ngf',
   description: 'NGF: one layer (the classifier) fine-tuned with an EKFAC natural gradient and a Fisher regulariser (Karim et al.)',
   minCleanClips: 10,
@@ -442,7 +441,7 @@ export const ngf: DefenseSpec = {
       return message.startsWith('ngf tunes') ? message : `ngf tunes the classifier: ${message}`;
     }
   },
-  async run(model, clean, ctx) {
+  async purify(model, clean, ctx) {
     const p = begin(ngf, model, clean, ctx);
     const o = p.options;
     let unfreeze = () => {};
@@ -452,7 +451,7 @@ export const ngf: DefenseSpec = {
     let fisherParts: Tensor[] = [];
     let target: Record<string, Tensor> | null = null;
     try {
-      const { name, module: layer } = tunedLayer(model, ctx.model, o.layer as string);
+      const { name, module: layer } = tunedLayer(model, ctx.model, o.layer);
       const params = layer.bias ? [layer.weight, layer.bias] : [layer.weight];
       ctx.progress?.stage?.(`Fisher information of ${name} on ${p.fit.size} clean clips`);
       const f = fisherDiagonal(model, layer, p.fit);
@@ -464,7 +463,7 @@ export const ngf: DefenseSpec = {
         return parts;
       });
       theta0 = noGrad(() => params.map((t) => keep(clone(t))));
-      const w = o.fisherWeight as number;
+      const w = o.fisherWeight;
       const regularizer =
         w > 0
           ? () =>
@@ -481,25 +480,21 @@ export const ngf: DefenseSpec = {
       for (const f of stateFields) target[`ngf_${f}`] = state[f];
       const stats: NaturalGradientStats = { clipped: 0, lastNu: 1 };
       const ekfac: EkfacSettings = {
-        damping: o.damping as number,
-        statDecay: o.statDecay as number,
-        klClip: o.klClip as number,
-        tCov: o.tCov as number,
-        tInv: o.tInv as number,
-        tScal: o.tScal as number,
-        weightDecay: o.weightDecay as number,
+        damping: o.damping,
+        statDecay: o.statDecay,
+        klClip: o.klClip,
+        tCov: o.tCov,
+        tInv: o.tInv,
+        tScal: o.tScal,
+        weightDecay: o.weightDecay,
       };
-      const settings = { ...fineTuneSettings({ ...o, optimizer: 'sgd' } as Record<string, OptionValue>), ...releaseSamplingSettings(o), weightDecay: 0 };
+      const settings = { ...fineTuneSettings({ ...o, optimizer: 'sgd' }), ...releaseSamplingSettings(o), weightDecay: 0 };
       ctx.progress?.stage?.(`natural-gradient fine-tuning of ${name} (everything else frozen)`);
       const result = await fineTune(model, p.fit, p.holdout, {
         phase: 'ngf',
         settings,
         step: naturalGradientStep(layer, state, ekfac, regularizer, stats),
-        seed: ctx.seed,
-        progress: ctx.progress,
-        checkpointDir: ctx.checkpointDir,
-        timeAxis: ctx.model.timeAxis,
-        resume: ctx.resume,
+        ...loopContext(ctx),
       });
       return finish(ngf, model, clean, p, result.epochs, {
         layer: name,
@@ -517,6 +512,6 @@ export const ngf: DefenseSpec = {
       p.dispose();
     }
   },
-};
+});
 
 registerDefense(ngf);

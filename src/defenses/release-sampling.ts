@@ -3,7 +3,7 @@
 // that play the part of epochs, and every clip augmented before the step (crop + flip there; a per-clip time
 // shift here, src/data/augment.ts randomTimeShift). Their `paper` recipes turn these on; their defaults leave
 // them off, so the default recipes batch as the other fine-tuning defenses do.
-import type { OptionSpecs, OptionValue } from '../data/options.ts';
+import type { OptionSpecs, OptionValue } from '../options/options.ts';
 import type { FineTuneSettings } from './fine-tune.ts';
 
 export const releaseSamplingOptionSpecs = {

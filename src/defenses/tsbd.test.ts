@@ -5,38 +5,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { disposeFeatureSet, type FeatureSet, makeFeatureSet, subsetOf } from '../data/feature-set.ts';
+import { bandedClips, seededToy, stateArrays, ToyConv, toyInfo } from '../../test/helpers/defense-toys.ts';
+import { disposeFeatureSet, type FeatureSet, subsetOf } from '../data/feature-set.ts';
 import { createRng } from '../data/rng.ts';
 import type { KwsModel } from '../models/registry.ts';
-import { BatchNorm2d, Conv2d, Linear, LSTM, Module } from '../nn/index.ts';
-import { avgPool2d, manualSeed, memory, type Tensor, tensor, tidy } from '../torch/index.ts';
-import { getDefense, holdoutIndices, type ModelInfo, neuronRatios, rankNeurons, reinitialise, tsbdNeuronGroups, unlearn } from './index.ts';
+import { Linear, LSTM, Module } from '../nn/index.ts';
+import { manualSeed, memory, type Tensor, tidy } from '../torch/index.ts';
+import { getDefense, holdoutIndices, neuronRatios, rankNeurons, reinitialise, tsbdNeuronGroups, unlearn } from './index.ts';
 
 const work = mkdtempSync(path.join(tmpdir(), 'kws-tsbd-'));
 after(() => rmSync(work, { recursive: true, force: true }));
-
-function toySet(n: number, seed: number): FeatureSet {
-  const rng = createRng(seed);
-  const labels = Array.from({ length: n }, (_, i) => i % 3);
-  const data = new Float32Array(n * 64);
-  labels.forEach((label, i) => {
-    for (let j = 0; j < 64; j++) data[i * 64 + j] = rng.normal() * 0.5 + (Math.floor(j / 8) % 3 === label ? 1.5 : 0);
-  });
-  return makeFeatureSet(tensor(data, [n, 8, 8]), labels, ['a', 'b', 'c']);
-}
-
-class ToyConv extends Module {
-  conv1 = new Conv2d(1, 6, 3, { padding: 1 });
-  bn1 = new BatchNorm2d(6);
-  conv2 = new Conv2d(6, 8, 3, { padding: 1 });
-  fc = new Linear(8 * 4 * 4, 3);
-  forward(x: Tensor): Tensor {
-    return tidy(() => {
-      const h = this.conv2.forward(this.bn1.forward(this.conv1.forward(x.unsqueeze(1))).relu()).relu();
-      return this.fc.forward(avgPool2d(h, 2).flatten(1));
-    });
-  }
-}
 
 class ToyLstm extends Module {
   lstm = new LSTM(8, 4, { numLayers: 1, batchFirst: true });
@@ -49,20 +27,15 @@ class ToyLstm extends Module {
   }
 }
 
-const info: ModelInfo = { name: 'toy', neuronLayers: ['conv1', 'conv2'] };
 const tsbd = getDefense('tsbd');
+const toy = (seed: number) => seededToy(() => new ToyConv(), seed);
 const quick = { epochs: 2, batchSize: 16, lr: 0.05, unlearnEpochs: 3, unlearnLr: 0.003 };
-const arrays = (m: Module) => new Map([...m.stateDict()].map(([k, v]) => [k, Array.from(v.toFloat32Array())]));
-function toy(seed: number): ToyConv & KwsModel {
-  manualSeed(seed);
-  return new ToyConv() as ToyConv & KwsModel;
-}
 
 /** The toy fitted to the clips first (deterministic), so that reinitialisation costs accuracy. */
 async function trainedToy(seed: number, clean: FeatureSet): Promise<ToyConv & KwsModel> {
   const model = toy(seed);
   const ft = getDefense('ft');
-  await ft.run(model, clean, { options: { ...ft.recipes.default, epochs: 6, batchSize: 16, lr: 0.05, holdout: 0 }, seed: 1, model: info });
+  await ft.run(model, clean, { options: { ...ft.recipes.default, epochs: 6, batchSize: 16, lr: 0.05, holdout: 0 }, seed: 1, model: toyInfo });
   return model;
 }
 
@@ -75,7 +48,7 @@ function madeUpChanges(sizes: number[], seed: number): Float32Array[] {
 describe('tsbd', () => {
   it('reinitialisation zeroes exactly the selected weights of conv channels and nothing else', () => {
     const model = toy(1);
-    const { kind, groups } = tsbdNeuronGroups(model, info);
+    const { kind, groups } = tsbdNeuronGroups(model, toyInfo);
     assert.equal(kind, 'conv');
     assert.deepEqual(
       groups.map((g) => [g.layer, g.neurons, g.width]),
@@ -85,7 +58,7 @@ describe('tsbd', () => {
       ],
     );
     const changes = madeUpChanges([6 * 9, 8 * 54], 3);
-    const before = arrays(model);
+    const before = stateArrays(model);
     const ranked = rankNeurons(changes, groups);
     const r = reinitialise(groups, changes, ranked, 0.3, 0.7);
     // the selection, computed here from its definition
@@ -105,7 +78,7 @@ describe('tsbd', () => {
     assert.equal(r.neurons, 4);
     assert.equal(r.weights, selected.size);
     assert.equal(r.threshold, cut);
-    for (const [name, values] of arrays(model)) {
+    for (const [name, values] of stateArrays(model)) {
       const gi = ['conv1.weight', 'conv2.weight'].indexOf(name);
       const expected = (before.get(name) as number[]).map((v, j) => (gi >= 0 && selected.has(`${gi}:${j}`) ? 0 : v));
       assert.deepEqual(
@@ -124,8 +97,8 @@ describe('tsbd', () => {
     assert.equal(kind, 'lstm');
     const [g] = groups;
     assert.deepEqual([g.neurons, g.width], [4, 4 * (8 + 4)]);
-    const ih = arrays(model).get('lstm.weight_ih_l0') as number[];
-    const hh = arrays(model).get('lstm.weight_hh_l0') as number[];
+    const ih = stateArrays(model).get('lstm.weight_ih_l0') as number[];
+    const hh = stateArrays(model).get('lstm.weight_hh_l0') as number[];
     const rows = tidy(() => g.rows().toArray());
     const unit = 2;
     const expected = [0, 1, 2, 3].flatMap((gate) => ih.slice((gate * 4 + unit) * 8, (gate * 4 + unit + 1) * 8));
@@ -134,8 +107,8 @@ describe('tsbd', () => {
     // zeroing one made-up selection touches exactly the rows it maps to
     const changes = [Float32Array.from({ length: 4 * 48 }, (_, j) => (j === unit * 48 + 8 + 3 || j === unit * 48 + 32 + 1 ? 1 : 0))];
     reinitialise(groups, changes, [{ group: 0, neuron: unit }], 1, 2 / 48);
-    const ihAfter = arrays(model).get('lstm.weight_ih_l0') as number[];
-    const hhAfter = arrays(model).get('lstm.weight_hh_l0') as number[];
+    const ihAfter = stateArrays(model).get('lstm.weight_ih_l0') as number[];
+    const hhAfter = stateArrays(model).get('lstm.weight_hh_l0') as number[];
     // entry 8 + 3: gate 1 (forget), input 3; entry 32 + 1: recurrent part, gate 0, hidden 1
     assert.deepEqual(
       ihAfter.flatMap((v, j) => (v !== ih[j] ? [j] : [])),
@@ -149,7 +122,7 @@ describe('tsbd', () => {
   });
 
   it('unlearning stops at the first epoch whose hold-out accuracy is at or below the target', async () => {
-    const clean = toySet(60, 2);
+    const clean = bandedClips(60, 2);
     const split = holdoutIndices(clean.labelList, 0.2, 1);
     const fit = subsetOf(clean, split.fit);
     const holdout = subsetOf(clean, split.holdout);
@@ -158,7 +131,7 @@ describe('tsbd', () => {
     await getDefense('ft').run(model, clean, {
       options: { ...getDefense('ft').recipes.default, epochs: 6, batchSize: 16, lr: 0.05, holdout: 0 },
       seed: 1,
-      model: info,
+      model: toyInfo,
     });
     // with 3 classes, ascent collapses the model to one class (1/3 right): the target sits just above that
     const o = { lr: 0.01, momentum: 0.9, maxEpochs: 50, target: 0.34, batchSize: 16, shortBatch: 'merge' as const };
@@ -189,11 +162,11 @@ describe('tsbd', () => {
   });
 
   it('chooses the neuron ratio by the hold-out rule, is deterministic, keeps memory flat and resumes', async () => {
-    const clean = toySet(60, 2);
+    const clean = bandedClips(60, 2);
     const runOnce = async (extra: Record<string, unknown> = {}, checkpointDir?: string, resume?: boolean) => {
       const model = await trainedToy(4, clean);
-      const report = await tsbd.run(model, clean, { options: { ...tsbd.recipes.default, ...quick, ...extra }, seed: 5, model: info, checkpointDir, resume });
-      const w = arrays(model);
+      const report = await tsbd.run(model, clean, { options: { ...tsbd.recipes.default, ...quick, ...extra }, seed: 5, model: toyInfo, checkpointDir, resume });
+      const w = stateArrays(model);
       model.dispose();
       return { report, w };
     };
@@ -228,11 +201,11 @@ describe('tsbd', () => {
     assert.deepEqual(resumed.w, full.w);
     const refused = toy(0);
     await assert.rejects(
-      tsbd.run(refused, clean, { options: { holdout: 0 }, seed: 0, model: info }),
+      tsbd.run(refused, clean, { options: { holdout: 0 }, seed: 0, model: toyInfo }),
       /tsbd stops unlearning and chooses its neuron ratio on a clean hold-out/,
     );
     await assert.rejects(
-      tsbd.run(refused, clean, { options: { neuronRatio: 0.33 }, seed: 0, model: info }),
+      tsbd.run(refused, clean, { options: { neuronRatio: 0.33 }, seed: 0, model: toyInfo }),
       /tsbd: option neuronRatio must be one of auto, 0.01/,
     );
     refused.dispose();

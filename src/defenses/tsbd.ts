@@ -29,6 +29,7 @@ import { writeJsonAtomic } from '../data/atomic.ts';
 import { type FeatureSet, gatherBatch } from '../data/feature-set.ts';
 import { deriveSeed } from '../data/rng.ts';
 import { lstmUnitParameters } from '../models/lstm.ts';
+import { isConv, moduleAt } from '../models/neurons.ts';
 import { accuracyAndLoss } from '../models/predict.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { Linear, type Module, sgd } from '../nn/index.ts';
@@ -52,14 +53,13 @@ import {
   tensor,
   tidy,
 } from '../torch/index.ts';
-import { begin, fineTuneSettings, finish } from './common.ts';
 import { epochBatches, type FineTuneSettings, fineTune } from './fine-tune.ts';
+import { begin, fineTuneSettings, finish, loopContext } from './fine-tune-frame.ts';
 import { gnftOptions } from './gnft.ts';
 import { defaultGnftRecipe } from './gnft-recipe.ts';
-import { gradNormPenaltyExactStep, gradNormPenaltyStep, type PerturbationNorm } from './gnft-step.ts';
-import { isConv, moduleAt } from './neurons.ts';
+import { gradNormFineTuneStep } from './gnft-step.ts';
 import { registerDefense } from './registry.ts';
-import type { DefenseEpoch, DefenseProgress, DefenseSpec, ModelInfo } from './types.ts';
+import { type DefenseEpoch, type DefenseProgress, type DefenseSpec, defineDefense, type ModelInfo } from './types.ts';
 
 /** [TSBD] reinit_ratio: the neuron ratios tried. */
 export const neuronRatios = [0.01, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7, 0.9] as const;
@@ -306,7 +306,7 @@ export const tsbdOptions = {
   },
 } as const;
 
-export const tsbd: DefenseSpec = {
+export const tsbd: DefenseSpec<typeof tsbdOptions> = defineDefense({
   name: 'tsbd',
   description: 'TSBD: zero the most-changed weights of the neurons clean unlearning moves most, then GN-FT fine-tuning (Lin et al.)',
   minCleanClips: 10,
@@ -325,9 +325,7 @@ export const tsbd: DefenseSpec = {
     if (tsbdNeuronGroups(model, info).groups.length) return null;
     return `tsbd reinitialises the weights of conv channels (Linear or LSTM units in conv-free models); model '${info.name}' has no such neuron layer`;
   },
-  async run(model, clean, ctx) {
-    const problem = tsbd.modelProblem?.(model, ctx.model);
-    if (problem) throw new Error(problem);
+  async purify(model, clean, ctx) {
     const p = begin(tsbd, model, clean, ctx);
     const snapshot = new Map<string, Tensor>();
     const kept: Tensor[] = [];
@@ -364,12 +362,12 @@ export const tsbd: DefenseSpec = {
           p.fit,
           holdout,
           {
-            lr: o.unlearnLr as number,
-            momentum: o.unlearnMomentum as number,
-            maxEpochs: o.unlearnEpochs as number,
-            target: o.unlearnTarget as number,
-            batchSize: o.batchSize as number,
-            shortBatch: o.shortBatch as FineTuneSettings['shortBatch'],
+            lr: o.unlearnLr,
+            momentum: o.unlearnMomentum,
+            maxEpochs: o.unlearnEpochs,
+            target: o.unlearnTarget,
+            batchSize: o.batchSize,
+            shortBatch: o.shortBatch,
           },
           ctx.seed,
           ctx.progress,
@@ -387,9 +385,9 @@ export const tsbd: DefenseSpec = {
 
       // Stage 1b: the neuron ratio, then the reinitialisation.
       const ranked = rankNeurons(changes, groups);
-      const m = o.weightRatio as number;
+      const m = o.weightRatio;
       const start = p.holdoutBefore;
-      const floor = (1 - (o.maxDrop as number)) * start;
+      const floor = (1 - o.maxDrop) * start;
       const trail: { ratio: number; neurons: number; weights: number; holdoutAccuracy: number }[] = [];
       let ratio: number;
       if (o.neuronRatio === 'auto') {
@@ -404,30 +402,16 @@ export const tsbd: DefenseSpec = {
           ratio = n;
         }
         restore();
-      } else ratio = o.neuronRatio as number;
+      } else ratio = o.neuronRatio;
       const reinit = reinitialise(groups, changes, ranked, ratio, m);
       ctx.progress?.stage?.(`zeroed ${reinit.weights} weights of ${reinit.neurons} of ${ranked.length} ${kind} neurons (n ${ratio}); GN-FT fine-tuning`);
 
       // Stage 2: GN-FT.
-      const stepOptions = {
-        r: o.r as number,
-        alpha: o.alpha as number,
-        normalization: o.normalization as PerturbationNorm,
-        clipNorm: o.clipNorm as number,
-      };
-      const exact = o.exact === true;
       const result = await fineTune(model, p.fit, holdout, {
         phase: 'tsbd',
         settings: fineTuneSettings(o),
-        step: (optimizer, lossFn) => {
-          optimizer.zeroGrad();
-          return exact ? gradNormPenaltyExactStep(model, optimizer, lossFn, stepOptions) : gradNormPenaltyStep(model, optimizer, lossFn, stepOptions);
-        },
-        seed: ctx.seed,
-        progress: ctx.progress,
-        checkpointDir: ctx.checkpointDir,
-        timeAxis: ctx.model.timeAxis,
-        resume: ctx.resume,
+        step: gradNormFineTuneStep(model, o),
+        ...loopContext(ctx),
       });
       return finish(tsbd, model, clean, p, [...unlearning.epochs, ...result.epochs], {
         neuronKind: kind,
@@ -449,6 +433,6 @@ export const tsbd: DefenseSpec = {
       p.dispose();
     }
   },
-};
+});
 
 registerDefense(tsbd);

@@ -4,8 +4,8 @@
 // checkpoint, a stopping point) is made on a hold-out part of that clean data.
 import type { InputTimeAxis } from '../data/augment.ts';
 import type { FeatureSet } from '../data/feature-set.ts';
-import type { OptionSpecs, OptionValue } from '../data/options.ts';
 import type { KwsModel } from '../models/registry.ts';
+import { type OptionSpecs, type OptionsOf, type OptionValue, resolveOptions } from '../options/options.ts';
 
 /** The defender's clean clips: a class-stratified subset of the clean training split, as features. */
 export type CleanData = FeatureSet;
@@ -40,8 +40,9 @@ export interface DefenseEpoch {
   seconds: number;
 }
 
-export interface DefenseContext {
-  options: Record<string, OptionValue>;
+/** `options`: as given (run resolves them) or, for purify, resolved and typed by the declaration. */
+export interface DefenseContext<O = Record<string, unknown>> {
+  options: O;
   seed: number;
   model: ModelInfo;
   progress?: DefenseProgress;
@@ -66,17 +67,36 @@ export interface DefenseReport {
   seconds: number;
 }
 
-export interface DefenseSpec {
+export interface DefenseSpec<S extends OptionSpecs = OptionSpecs> {
   name: string;
   description: string;
   /** the smallest clean set it can work with (refused below, with a clear error) */
   minCleanClips: number;
   /** false for data-free defenses (CLP): run() then gets an empty clean set */
   needsData: boolean;
-  options: OptionSpecs;
+  options: S;
   /** named option sets: 'default' (the project's choice) and 'paper' (the source's recipe) */
   recipes: Record<string, Record<string, OptionValue>>;
   /** why this defense cannot run on the model (no BatchNorm for CLP, ...); null when it can */
   modelProblem?(model: KwsModel, info: ModelInfo): string | null;
+  /** Resolves ctx.options over the declared defaults (refusing unknown and bad values), then purifies. */
   run(model: KwsModel, clean: CleanData, ctx: DefenseContext): Promise<DefenseReport>;
+  /** Purifies a model that passed modelProblem, with options already resolved against `options` (defend-run resolves them before it reads any clip). */
+  purify(model: KwsModel, clean: CleanData, ctx: DefenseContext<OptionsOf<S>>): Promise<DefenseReport>;
+}
+
+/**
+ * A defense from its declaration and purify(). run() refuses a model the defense cannot work on
+ * (modelProblem), then resolves the options once and hands them to purify() typed by the declaration.
+ */
+export function defineDefense<S extends OptionSpecs>(spec: Omit<DefenseSpec<S>, 'run'>): DefenseSpec<S> {
+  return {
+    ...spec,
+    // async, so a refusal rejects the promise as any other failure of the run does
+    run: async (model, clean, ctx) => {
+      const problem = spec.modelProblem?.(model, ctx.model);
+      if (problem) throw new Error(problem);
+      return spec.purify(model, clean, { ...ctx, options: resolveOptions(spec.name, spec.options, ctx.options) });
+    },
+  };
 }

@@ -18,18 +18,19 @@ import { type FrontEnd, getFrontEnd } from '../audio/frontends.ts';
 import { writeWav } from '../audio/wav.ts';
 import { writeJsonAtomic } from '../data/atomic.ts';
 import { disposeFeatureSet, type FeatureSet } from '../data/feature-set.ts';
-import { featureSetOf, type Trigger } from '../data/features.ts';
-import { resolveOptions } from '../data/options.ts';
+import { featureSetOf, type Trigger, triggeredFeatureSet, waveformsOf } from '../data/features.ts';
 import { createRng, deriveSeed } from '../data/rng.ts';
-import { type ClipEntry, loadClip, readSpeechCommands, type SpeechCommands, type WordSelection } from '../data/speech-commands.ts';
+import { type ClipEntry, readSpeechCommands, type SpeechCommands, type WordSelection } from '../data/speech-commands.ts';
 import { loadModel } from '../models/checkpoint.ts';
 import { configForFrontEnd, getModelSpec, type KwsModel } from '../models/index.ts';
-import { dispose, keep, noGrad, saveSafetensors, type Tensor, tensor, tidy } from '../torch/index.ts';
-import { type DataSplits, defaultCacheDir, disposeSplits, loadSplits } from './data-splits.ts';
+import { resolveOptions } from '../options/options.ts';
+import { dispose, keep, noGrad, saveSafetensors, tidy } from '../torch/index.ts';
+import { type DataSplits, disposeSplits, loadSplits } from './data-splits.ts';
 import { evaluateBackdoor } from './evaluate.ts';
-import { describeHolder, waitForLock } from './jobs-lock.ts';
+import { describeHolder, waitForLock } from './lock.ts';
+import { cacheRootOf, featureCacheOf, prepareRunFolder } from './run-folder.ts';
 import type { Recipe, RecipeName } from './train.ts';
-import { fitModel, prepareRunFolder, saveFitted, type TrainRunOptions, trainRun } from './train-run.ts';
+import { fitModel, saveFitted, type TrainRunOptions, trainRun } from './train-run.ts';
 
 export interface AttackRunOptions {
   data: string;
@@ -111,29 +112,6 @@ function cleanRunKey(dataset: SpeechCommands, o: AttackRunOptions, frontEnd: str
   return hash.digest('hex').slice(0, 16);
 }
 
-/** Waveforms of some training clips at the front-end's rate: [indices.length, inputSamples]. */
-async function loadWaves(clips: readonly ClipEntry[], indices: readonly number[], frontEnd: FrontEnd): Promise<Tensor> {
-  const data = new Float32Array(indices.length * frontEnd.inputSamples);
-  for (let k = 0; k < indices.length; k++) {
-    const samples = await loadClip(clips[indices[k]], { length: frontEnd.inputSamples, sampleRate: frontEnd.sampleRate, resample: true });
-    data.set(samples as Float32Array, k * frontEnd.inputSamples);
-  }
-  return tensor(data, [indices.length, frontEnd.inputSamples]);
-}
-
-/** Every test clip with the trigger (no relabelling: ASR and RA read the true labels from the clean copy). */
-export async function triggeredSet(
-  clips: ClipEntry[],
-  classes: string[],
-  frontEnd: FrontEnd,
-  trigger: Trigger,
-  seed: number,
-  cacheDir: string | undefined,
-  onProgress?: (d: number, t: number) => void,
-) {
-  return featureSetOf(clips, classes, frontEnd, { cacheDir, poison: { trigger, indices: clips.map((_, i) => i), seed }, onProgress });
-}
-
 function now(): number {
   return Date.now() / 1000;
 }
@@ -155,8 +133,8 @@ export async function attackRun(o: AttackRunOptions): Promise<AttackRunResult> {
   if (targetLabel < 0) throw new AttackRunError(`--target '${target}' is not a word of the data (${classes.join(', ')}); choose one of them`);
   const finished = existsSync(path.join(o.out, 'metrics.json')) && existsSync(path.join(o.out, 'model.json'));
   prepareRunFolder(o.out, { resume: o.resume, force: o.force });
-  const cacheRoot = o.cacheDir === null ? undefined : (o.cacheDir ?? defaultCacheDir());
-  const featureCache = cacheRoot ? path.join(cacheRoot, 'features') : undefined;
+  const cacheRoot = cacheRootOf(o.cacheDir);
+  const featureCache = featureCacheOf(o.cacheDir);
   const trainClips = dataset.entries.filter((e) => e.split === 'train');
   const testClips = dataset.entries.filter((e) => e.split === 'test');
   const stage = (s: string) => o.onStage?.(s);
@@ -191,7 +169,14 @@ export async function attackRun(o: AttackRunOptions): Promise<AttackRunResult> {
         classes,
         targetLabel,
         poisonRatio,
-        train: { labels: splits.train.labelList, loadWaves: (indices) => loadWaves(trainClips, indices, frontEnd) },
+        train: {
+          labels: splits.train.labelList,
+          loadWaves: (indices) =>
+            waveformsOf(
+              indices.map((i) => trainClips[i]),
+              frontEnd,
+            ),
+        },
         surrogate: cleanModel,
         trainSurrogate: (model, fe) => surrogateOf(path.join(o.out, 'surrogate'), o, model, fe, classes, stage),
         onProgress: o.onAttackProgress,
@@ -217,7 +202,10 @@ export async function attackRun(o: AttackRunOptions): Promise<AttackRunResult> {
     });
     owned.push(poisonedTrain);
     const testTrigger = attack.trigger(artifact, 'test', frontEnd);
-    const triggeredTest = await triggeredSet(testClips, classes, frontEnd, testTrigger, seed, featureCache, (d, t) => o.onExtract?.('triggered test', d, t));
+    const triggeredTest = await triggeredFeatureSet(testClips, classes, frontEnd, testTrigger, seed, {
+      cacheDir: featureCache,
+      onProgress: (d, t) => o.onExtract?.('triggered test', d, t),
+    });
     owned.push(triggeredTest);
 
     // 4. The backdoored model.
@@ -331,7 +319,7 @@ async function cleanModelOf(dir: string, o: AttackRunOptions, frontEnd: FrontEnd
       throw new AttackRunError(`--clean-run ${dir} is not a finished run (no model.json); train it with kwshield train, or leave --clean-run out`);
     // Two attacks of one configuration started side by side (one per core, sharing KWSHIELD_CACHE) need
     // the same clean model: the first trains it under a lock, the second waits and reuses it, instead of
-    // both training it into one folder (as `grid run` workers already do, src/experiments/jobs-worker.ts).
+    // both training it into one folder (as `grid run` workers already do, src/experiments/grid/worker.ts).
     const lock = await waitForLock(`${dir}.lock`, {
       purpose: `clean ${o.model} for ${o.out}`,
       onWait: (h) => stage(`waiting for the clean ${o.model} in ${dir}, being trained by ${describeHolder(h)}`),
@@ -406,7 +394,12 @@ async function writeExamples(
     .shuffle(candidates)
     .slice(0, n)
     .sort((a, b) => a - b);
-  const waves = keep(await loadWaves(testClips, chosen, frontEnd));
+  const waves = keep(
+    await waveformsOf(
+      chosen.map((i) => testClips[i]),
+      frontEnd,
+    ),
+  );
   const written: string[] = [];
   try {
     const rng = createRng(seed);

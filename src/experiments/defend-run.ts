@@ -5,25 +5,24 @@
 // split (disjoint from the poisoned clips when the attack run is known), as features. The defense gets
 // that FeatureSet and nothing else; the test split is read only for the before/after measurement, after
 // the defense has finished, and only when --attack-of asks for it.
-import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { BackdoorMetrics } from '../analysis/metrics.ts';
 import { disposeArtifact, getAttack, loadArtifact, loadPlan } from '../attacks/index.ts';
 import { getFrontEnd } from '../audio/frontends.ts';
 import { writeJsonAtomic } from '../data/atomic.ts';
-import { disposeFeatureSet, type FeatureSet, makeFeatureSet, stratifiedSample } from '../data/feature-set.ts';
-import { featureSetOf } from '../data/features.ts';
-import { resolveOptions } from '../data/options.ts';
+import { timeAxisOf } from '../data/augment.ts';
+import { loadCleanData } from '../data/defender-clips.ts';
+import { disposeFeatureSet, type FeatureSet, makeFeatureSet } from '../data/feature-set.ts';
+import { featureSetOf, triggeredFeatureSet } from '../data/features.ts';
 import { readSpeechCommands } from '../data/speech-commands.ts';
 import { getDefense } from '../defenses/index.ts';
 import type { DefenseProgress, DefenseReport } from '../defenses/types.ts';
 import { loadModel, type ModelManifest, saveModel } from '../models/checkpoint.ts';
 import type { KwsModel } from '../models/index.ts';
+import { resolveOptions } from '../options/options.ts';
 import { manualSeed, zeros } from '../torch/index.ts';
-import { triggeredSet } from './attack-run.ts';
-import { defaultCacheDir } from './data-splits.ts';
 import { derBetween, evaluateBackdoor } from './evaluate.ts';
-import { prepareRunFolder, timeAxisOf } from './train-run.ts';
+import { featureCacheOf, prepareRunFolder } from './run-folder.ts';
 
 export type DefenseRecipe = 'default' | 'paper';
 
@@ -71,36 +70,6 @@ export interface DefendRunResult {
 
 export class DefendRunError extends Error {}
 
-/** The defender's clean clips: a stratified share of the training split, never a poisoned one, as features. */
-export async function loadCleanData(
-  data: string,
-  manifest: ModelManifest,
-  o: { cleanRatio: number; seed: number; exclude?: ReadonlySet<number>; cacheDir?: string; onProgress?: (d: number, t: number) => void },
-): Promise<FeatureSet> {
-  if (!(o.cleanRatio > 0 && o.cleanRatio <= 1)) throw new DefendRunError(`--clean-ratio must be in (0, 1], got ${o.cleanRatio}`);
-  const dataset = await readSpeechCommands(data, { words: manifest.classes });
-  if (dataset.words.join() !== manifest.classes.join()) {
-    throw new DefendRunError(`${data} has the classes ${dataset.words.join(', ')}, the model ${manifest.classes.join(', ')}: they must match`);
-  }
-  const train = dataset.entries.filter((e) => e.split === 'train');
-  const chosen = stratifiedSample(
-    train.map((e) => e.label),
-    o.cleanRatio,
-    o.seed,
-    o.exclude,
-  );
-  return featureSetOf(
-    chosen.map((i) => train[i]),
-    dataset.words,
-    getFrontEnd(manifest.frontEnd),
-    { cacheDir: o.cacheDir, onProgress: o.onProgress },
-  );
-}
-
-function now(): number {
-  return Date.now() / 1000;
-}
-
 /** CA on the clean test split, ASR and RA on its copy triggered by the attack run's test trigger. */
 async function measure(data: string, manifest: ModelManifest, attackRun: string, cacheDir: string | undefined) {
   const artifact = loadArtifact(attackRun);
@@ -113,7 +82,7 @@ async function measure(data: string, manifest: ModelManifest, attackRun: string,
     const dataset = await readSpeechCommands(data, { words: manifest.classes });
     const test = dataset.entries.filter((e) => e.split === 'test');
     const clean = await featureSetOf(test, dataset.words, frontEnd, { cacheDir });
-    const triggered = await triggeredSet(test, dataset.words, frontEnd, attack.trigger(artifact, 'test', frontEnd), artifact.seed, cacheDir);
+    const triggered = await triggeredFeatureSet(test, dataset.words, frontEnd, attack.trigger(artifact, 'test', frontEnd), artifact.seed, { cacheDir });
     return {
       attack: attack.name,
       targetLabel: plan.targetLabel,
@@ -128,6 +97,10 @@ async function measure(data: string, manifest: ModelManifest, attackRun: string,
   }
 }
 
+function now(): number {
+  return Date.now() / 1000;
+}
+
 export async function defendRun(o: DefendRunOptions): Promise<DefendRunResult> {
   const started = now();
   const defense = getDefense(o.defense);
@@ -137,8 +110,7 @@ export async function defendRun(o: DefendRunOptions): Promise<DefendRunResult> {
   const seed = o.seed ?? 0;
   if (path.resolve(o.model) === path.resolve(o.out)) throw new DefendRunError('--out must be a new folder, not the model being purified');
   const { model, manifest, spec } = loadModel(o.model);
-  const cacheRoot = o.cacheDir === null ? undefined : (o.cacheDir ?? defaultCacheDir());
-  const featureCache = cacheRoot ? path.join(cacheRoot, 'features') : undefined;
+  const featureCache = featureCacheOf(o.cacheDir);
   let clean: FeatureSet | undefined;
   let probe: Awaited<ReturnType<typeof measure>> | undefined;
   try {
@@ -165,7 +137,8 @@ export async function defendRun(o: DefendRunOptions): Promise<DefendRunResult> {
     const defenseStart = now();
     // A data-free defense (CLP) gets an empty clean set: no clip at all.
     clean ??= makeFeatureSet(zeros([0, ...manifest.inputShape]), [], manifest.classes);
-    const report = await defense.run(model, clean, {
+    // The options were resolved above, once: the defense gets them as they are.
+    const report = await defense.purify(model, clean, {
       options,
       seed,
       model: info,
@@ -219,10 +192,4 @@ export async function defendRun(o: DefendRunOptions): Promise<DefendRunResult> {
     probe?.dispose();
     model.dispose();
   }
-}
-
-/** The metrics.json of a finished run, or null. */
-export function readMetrics(run: string): Record<string, unknown> | null {
-  const file = path.join(run, 'metrics.json');
-  return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : null;
 }

@@ -2,10 +2,10 @@
 // metrics.json, log.jsonl, checkpoint/), resumable, never overwriting a finished run unless forced.
 // fitModel is the part other runs (attacks, defenses' baselines) share: build a model for a front-end,
 // train it with checkpoints in a run folder, and hand it back.
-import { appendFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import path from 'node:path';
-import type { FrontEnd } from '../audio/frontends.ts';
 import { writeJsonAtomic } from '../data/atomic.ts';
+import { timeAxisOf } from '../data/augment.ts';
 import type { FeatureSet } from '../data/feature-set.ts';
 import { saveModel } from '../models/checkpoint.ts';
 import { buildModel, configForFrontEnd, getModelSpec, type KwsModel } from '../models/index.ts';
@@ -13,7 +13,8 @@ import { fitFeatureNorms } from '../nn/index.ts';
 import { manualSeed } from '../torch/index.ts';
 import { type DataSplits, disposeSplits, loadSplits } from './data-splits.ts';
 import { evaluate } from './evaluate.ts';
-import { type EpochRecord, type InputTimeAxis, type Recipe, type RecipeName, recipes, type TrainingRecord, trainModel } from './train.ts';
+import { prepareRunFolder } from './run-folder.ts';
+import { type EpochRecord, type Recipe, type RecipeName, recipes, type TrainingRecord, trainModel } from './train.ts';
 
 export interface TrainRunOptions {
   data: string;
@@ -52,24 +53,6 @@ export interface TrainRunResult {
   bestEpoch: number;
   seconds: number;
   samplesPerSecond: number;
-}
-
-export class RunFolderError extends Error {}
-
-/** Refuses to clobber a finished run; clears a stale partial one unless resuming. */
-export function prepareRunFolder(out: string, opts: { resume?: boolean; force?: boolean }): void {
-  const finished = existsSync(path.join(out, 'model.json'));
-  if (finished && !opts.force && !opts.resume) {
-    throw new RunFolderError(`${out} already holds a finished run; choose another --out, or pass --force to replace it`);
-  }
-  if (opts.force && existsSync(out)) rmSync(out, { recursive: true, force: true });
-  mkdirSync(out, { recursive: true });
-}
-
-/** Dim 1 of a front-end's output: waveform samples, or spectral frames spread over the clip. */
-export function timeAxisOf(frontEnd: FrontEnd): InputTimeAxis {
-  if (frontEnd.outputShape.length === 1) return { kind: 'waveform', stepsPerSecond: frontEnd.sampleRate };
-  return { kind: 'features', stepsPerSecond: frontEnd.outputShape[0] / (frontEnd.inputSamples / frontEnd.sampleRate) };
 }
 
 export interface FitOptions {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { getFrontEnd } from '../audio/frontends.ts';
+import { timeAxisOf } from '../data/augment.ts';
 import { disposeFeatureSet, type FeatureSet, makeFeatureSet } from '../data/feature-set.ts';
 import { createRng } from '../data/rng.ts';
 import type { KwsModel } from '../models/registry.ts';
@@ -11,7 +12,6 @@ import { Linear, Module } from '../nn/index.ts';
 import { manualSeed, mean, memory, mul, sub, type Tensor, tensor, tidy } from '../torch/index.ts';
 import { evaluate } from './evaluate.ts';
 import { augmentBatch, trainModel } from './train.ts';
-import { timeAxisOf } from './train-run.ts';
 
 /** Clips of [8 frames, 4 coefficients] whose class shifts the mean of one coefficient. */
 function toySet(n: number, seed: number): FeatureSet {

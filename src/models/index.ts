@@ -9,6 +9,19 @@ export { AADownsample, Down, Eat, type EatConfig, eatDefaults, eatMDefaults, Res
 export { Kwt, type KwtConfig, kwtDefaults } from './kwt.ts';
 export { type LstmConfig, LstmNet, lstmDefaults, lstmLargeDefaults, lstmUnitParameters } from './lstm.ts';
 export {
+  applyMask,
+  classifierLayer,
+  isConv,
+  lastConvLayer,
+  moduleAt,
+  type NeuronLayer,
+  NeuronLayerError,
+  type NeuronLayerKind,
+  type NeuronMask,
+  resolveNeuronLayer,
+  withNeuronZeroed,
+} from './neurons.ts';
+export {
   buildModel,
   configForFrontEnd,
   frontEndProblem,

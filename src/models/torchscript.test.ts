@@ -6,10 +6,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { resolveNeuronLayer, withNeuronZeroed } from '../analysis/neuron-layers.ts';
-import { applyMask, classifierLayer, isConv, lastConvLayer } from '../defenses/neurons.ts';
 import { BatchNorm2d, Conv2d, isBatchNorm, Linear, recalibrateBatchNorm, sgd, withFrozenBatchNormStats } from '../nn/index.ts';
 import { abs, backward, clone, conv1d, crossEntropy, log1p, memory, mul, noGrad, type Tensor, tensor, tidy } from '../torch/index.ts';
+import { applyMask, classifierLayer, isConv, lastConvLayer, resolveNeuronLayer, withNeuronZeroed } from './neurons.ts';
 import { batchNormMode, importTorchScript, loadTorchScriptModel, TorchScriptImportError, type TorchScriptModel } from './torchscript.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

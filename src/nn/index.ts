@@ -1,6 +1,6 @@
 // Modules, layers, initialisation and optimizers over the tensor engine.
 export { chain, release } from './chain.ts';
-export { withForwardHook } from './hooks.ts';
+export { withForwardHook, withForwards } from './hooks.ts';
 export { defaultBias, defaultWeight, fanIn, normalParameter, uniformParameter, xavierUniform } from './init.ts';
 export { type AttentionCallOptions, MultiheadAttention, type MultiheadAttentionOptions } from './layers/attention.ts';
 export { Dropout, Flatten, ReLU, Sequential } from './layers/basic.ts';

@@ -1,7 +1,7 @@
 // Figures of a neuron analysis (analysis.json from `kwshield analyze`), before and after a defense side by
 // side: per-neuron gradient norms (the paper's Fig. 2), CLC/BLC zones (Figs. 3-4) and feature embeddings
 // (Fig. 5). Pure functions from analyses to Vega-Lite specs.
-import type { Analysis, Zone } from './analysis-file.ts';
+import type { Analysis, Zone } from '../analysis/analysis-file.ts';
 import { classColours, type FigureOrMissing, pick, zoneColours, zoneOrder } from './figures.ts';
 
 /** One analysis in its figure group (a model x attack), with the label the panel shows. */

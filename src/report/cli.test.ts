@@ -3,8 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { runReportCommand } from '../../test/helpers/report-command.ts';
 import { UsageError } from '../cli/output.ts';
-import { runReportCommand } from './run-command.test-helper.ts';
 
 describe('kwshield report', () => {
   let root: string;

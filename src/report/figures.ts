@@ -3,10 +3,12 @@
 // that says what would show it and how to make that. This file: the figure types, the shared palettes,
 // and the figures of jobs (CA vs ASR, clean ratio, training curves); analysis-figures.ts and
 // example-figures.ts hold the others.
-import { datasetKey, mainCleanRatio, meanStd, settingOf } from './aggregate.ts';
-import type { Zone } from './analysis-file.ts';
+
+import type { Zone } from '../analysis/analysis-file.ts';
+import { meanStd } from '../experiments/aggregate.ts';
 import type { Job } from './job.ts';
 import { attackName, compareAttacks, compareModels, compareSettings, type DefenseSetting, modelName, settingKey, settingLabel } from './names.ts';
+import { datasetKey, mainCleanRatio, settingOf } from './paper-table.ts';
 import type { DefenseCurve } from './run-folder.ts';
 
 export type VlSpec = Record<string, unknown>;

@@ -1,10 +1,11 @@
 // The first thing a reader sees: what was tested, and per model x attack the answer: was the model
 // backdoored, and what did the best defense undo (e.g. "Audio BadNets on ResNet: ASR 98.8% -> 2.1% with
 // GN-FT (default), CA 95.2% -> 94.0%").
-import { type Cell, datasetKey, type PaperTable, type Row, settingOf } from './aggregate.ts';
+
 import { html, type Raw } from './escape.ts';
 import type { Job } from './job.ts';
 import { attackName, compareAttacks, compareModels, compareSettings, modelName, noDefenseKey, pct, settingKey, settingLabel } from './names.ts';
+import { type Cell, datasetKey, type PaperTable, type Row, settingOf } from './paper-table.ts';
 
 /** An attack whose ASR reaches this has planted a working backdoor. */
 export const backdoorAsr = 0.5;

@@ -3,8 +3,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { type SyntheticInputs, writeSyntheticInputs } from '../../test/helpers/report-inputs.ts';
 import { type LoadedInputs, loadInputs, MissingInputError } from './load.ts';
-import { type SyntheticInputs, writeSyntheticInputs } from './synthetic-inputs.ts';
 
 describe('loadInputs', () => {
   let root: string;

@@ -6,11 +6,11 @@
 // a path that does not exist is an error.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { type Analysis, analysisFiles, analysisFormat, parseAnalysis } from './analysis-file.ts';
+import { type Analysis, analysisFiles, analysisFormat, parseAnalysis } from '../analysis/analysis-file.ts';
+import { InputError, isObject } from '../data/json-fields.ts';
 import type { Job } from './job.ts';
 import { isResultJson, parseResult } from './result-file.ts';
 import { type DefenseCurve, type ExampleSet, examplesOf, isRunFolder, isUnfinishedRun, readRunFolder } from './run-folder.ts';
-import { InputError, isObject } from './validate.ts';
 
 export interface LoadedInputs {
   jobs: Job[];

@@ -1,9 +1,10 @@
 // Where every number came from: per job its configuration, seeds, results, wall time, machine, versions
 // and the file it was read from, and the kwshield command that makes it again.
-import { datasetKey, settingOf } from './aggregate.ts';
+
 import { html, type Raw } from './escape.ts';
 import type { Job, Machine, Metrics } from './job.ts';
 import { attackName, compareAttacks, compareModels, compareSettings, modelName, pct, settingLabel } from './names.ts';
+import { datasetKey, settingOf } from './paper-table.ts';
 
 /** A shell word: quoted when it holds anything but safe characters. */
 export function shellWord(word: string): string {

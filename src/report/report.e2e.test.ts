@@ -7,8 +7,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
-import { runReportCommand } from './run-command.test-helper.ts';
-import { writeSyntheticInputs } from './synthetic-inputs.ts';
+import { runReportCommand } from '../../test/helpers/report-command.ts';
+import { writeSyntheticInputs } from '../../test/helpers/report-inputs.ts';
 
 // The page's globals, typed just enough for the checks below (the project's tsconfig has no DOM library).
 interface PageAudio {

@@ -3,8 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { type SyntheticInputs, writeSyntheticInputs } from '../../test/helpers/report-inputs.ts';
 import { type BuiltReport, buildReport, ReportOutputError, writeReport } from './report.ts';
-import { type SyntheticInputs, writeSyntheticInputs } from './synthetic-inputs.ts';
 
 /** Result files of the folder, parsed here (not by the report). */
 function readResults(dir: string): { status: string; job: Record<string, unknown>; metrics?: Record<string, number> }[] {

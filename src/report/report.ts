@@ -6,10 +6,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TopLevelSpec } from 'vega-lite';
+import type { Analysis } from '../analysis/analysis-file.ts';
 import { replaceFolder, writeFileAtomic } from '../data/atomic.ts';
-import { type PaperTable, paperTables } from './aggregate.ts';
 import { type AnalysisPanel, analyzeHow, embeddingFigures, gradientFigures, zoneFigures } from './analysis-figures.ts';
-import type { Analysis } from './analysis-file.ts';
 import { html, type Raw } from './escape.ts';
 import { exampleFigures } from './example-figures.ts';
 import { type PreparedExampleSet, prepareExamples } from './examples.ts';
@@ -19,6 +18,7 @@ import { figureBlock, generatorMarker, page, type RenderedFigure, type Section }
 import type { Job } from './job.ts';
 import { type LoadedInputs, loadInputs } from './load.ts';
 import { attackName, compareAttacks, compareModels, modelName } from './names.ts';
+import { type PaperTable, paperTables } from './paper-table.ts';
 import { provenanceTable, shellWord } from './provenance.ts';
 import { specToSvg, svgToPng } from './render.ts';
 import type { ExampleSet } from './run-folder.ts';

@@ -1,8 +1,9 @@
 // A grid result file ({"format": "kwshield-result", "version": 1, ...}, one per job, written by the grid
 // runner) as a Job. Anything that does not match the format is an InputError naming the file and field.
 import path from 'node:path';
+import { fields, InputError, isObject, num, obj, oneOf, optNum, optObj, optStr, rate, str } from '../data/json-fields.ts';
 import type { Job } from './job.ts';
-import { fields, InputError, isObject, num, obj, oneOf, optMachine, optMetrics, optNum, optObj, optStr, optStrings, rate, str } from './validate.ts';
+import { optMachine, optMetrics, optStrings } from './validate.ts';
 
 export const resultFormat = 'kwshield-result';
 

@@ -3,8 +3,9 @@
 // curve (metrics.json report.epochs) and the attack's clean/triggered examples (examples/).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { arr, type Fields, fields, InputError, isObject, num, obj, oneOf, optNum, optObj, optStr, rate, str } from '../data/json-fields.ts';
 import type { Job } from './job.ts';
-import { arr, type Fields, fields, InputError, isObject, num, obj, oneOf, optMetrics, optNum, optObj, optStr, rate, str } from './validate.ts';
+import { optMetrics } from './validate.ts';
 
 /** One epoch of a defense's training loop (DefenseEpoch of src/defenses/types.ts). */
 export interface CurvePoint {

@@ -1,9 +1,10 @@
 // The paper-layout tables as HTML: Table I of the GN-FT paper (rows model x attack with an Average row
 // per model; column groups No Defense | defense ...; ASR and CA in each), and a second table with RA and
 // DER beside the clean model's CA and false-trigger rate. Bold marks the best defense per row.
-import type { Cell, Column, MetricName, PaperTable, Row, Stat } from './aggregate.ts';
+import type { Stat } from '../experiments/aggregate.ts';
 import { html, type Raw } from './escape.ts';
 import { modelName, noDefenseKey, pct } from './names.ts';
+import type { Cell, Column, MetricName, PaperTable, Row } from './paper-table.ts';
 
 /** '98.8 ± 0.5' (percent), or '98.8' for one seed; a small n when it is not the table's n (n = 0: an Average, no seeds). */
 export function formatStat(s: Stat | undefined, tableN: number): Raw {

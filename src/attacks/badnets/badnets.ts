@@ -4,12 +4,12 @@
 // (the first 4 samples set to -1, [MBTI] configs/attacks/audio/badnet.yaml): a documented substitution,
 // recorded in the artifact's data as `variant: 'waveform'`.
 import type { FrontEnd } from '../../audio/frontends.ts';
-import { resolveOptions } from '../../data/options.ts';
+import { type OptionsOf, resolveOptions } from '../../options/options.ts';
 import { tensor, where } from '../../torch/index.ts';
 import { dirtyLabelPlan } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';
-import { baseArtifact, makeTrigger } from '../trigger.ts';
-import type { AttackSpec, TriggerArtifact } from '../types.ts';
+import { artifactOptions, baseArtifact, makeTrigger } from '../trigger.ts';
+import type { AttackSpec } from '../types.ts';
 
 const positions = ['bottom-right', 'bottom-left', 'top-right', 'top-left'] as const;
 
@@ -34,9 +34,9 @@ export function blockOrigin(position: string, size: number, frames: number, coef
 }
 
 /** A boolean mask [frames, coefficients] that is true inside the block. */
-function blockMask(o: TriggerArtifact['options'], frames: number, coefficients: number) {
-  const size = o.size as number;
-  const [r0, c0] = blockOrigin(o.position as string, size, frames, coefficients);
+function blockMask(o: OptionsOf<typeof badnetsOptions>, frames: number, coefficients: number) {
+  const size = o.size;
+  const [r0, c0] = blockOrigin(o.position, size, frames, coefficients);
   const data = new Uint8Array(frames * coefficients);
   for (let r = r0; r < r0 + size; r++) for (let c = c0; c < c0 + size; c++) data[r * coefficients + c] = 1;
   return data;
@@ -61,7 +61,7 @@ export const badnets: AttackSpec = {
   frontEndProblem: (frontEnd) => problem(frontEnd, badnetsOptions.size.default),
   async prepare(ctx) {
     const options = resolveOptions('badnets', badnetsOptions, ctx.options);
-    const fit = problem(ctx.frontEnd, options.size as number);
+    const fit = problem(ctx.frontEnd, options.size);
     if (fit) throw new Error(fit);
     const artifact = baseArtifact('badnets', options, ctx.seed, ctx.frontEnd.name);
     artifact.data = { variant: ctx.frontEnd.outputShape.length === 1 ? 'waveform (BackdoorMBTI substitution)' : 'features' };
@@ -72,19 +72,19 @@ export const badnets: AttackSpec = {
     };
   },
   trigger(artifact, phase, frontEnd) {
-    const o = artifact.options;
+    const o = artifactOptions(artifact, badnetsOptions);
     if (frontEnd.outputShape.length === 1) {
       // Same trigger at training and test time.
       return makeTrigger(artifact, phase, 'waveform', (batch) => {
         const samples = batch.size(1);
         const mask = new Uint8Array(samples);
-        mask.fill(1, 0, Math.min(samples, o.waveSamples as number));
-        return where(maskTensor(mask, [1, samples]), o.waveValue as number, batch);
+        mask.fill(1, 0, Math.min(samples, o.waveSamples));
+        return where(maskTensor(mask, [1, samples]), o.waveValue, batch);
       });
     }
     return makeTrigger(artifact, phase, 'features', (batch) => {
       const [, frames, coefficients] = batch.shape;
-      return where(maskTensor(blockMask(o, frames, coefficients), [1, frames, coefficients]), o.value as number, batch);
+      return where(maskTensor(blockMask(o, frames, coefficients), [1, frames, coefficients]), o.value, batch);
     });
   },
 };

@@ -13,15 +13,15 @@ import { musicPool } from '../../audio/effects/index.ts';
 import type { FrontEnd } from '../../audio/frontends.ts';
 import { resample } from '../../audio/resample.ts';
 import { readWav } from '../../audio/wav.ts';
-import { resolveOptions } from '../../data/options.ts';
 import { createRng, deriveSeed } from '../../data/rng.ts';
 import type { KwsModel } from '../../models/registry.ts';
+import { type OptionsOf, resolveOptions } from '../../options/options.ts';
 import { add, cat, clamp, keep, log, mul, noGrad, softmax, type Tensor, tensor, tidy } from '../../torch/index.ts';
+import { needs16k } from '../needs-16k.ts';
 import { chosenHostsPlan, hostCount } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';
-import { needs16k } from '../rows.ts';
-import { baseArtifact, makeTrigger } from '../trigger.ts';
-import type { AttackContext, AttackSpec, TriggerArtifact } from '../types.ts';
+import { artifactOptions, baseArtifact, makeTrigger } from '../trigger.ts';
+import type { AttackContext, AttackSpec } from '../types.ts';
 
 export const dabaOptions = {
   pool: { type: 'string', default: 'generated', help: "a folder of WAV clips (natural sounds), or 'generated' for the project's music-like stand-in" },
@@ -49,9 +49,9 @@ export function dbfs(samples: Float32Array): number {
 }
 
 /** The training levels: 0, -step, ..., down to the minimum ([GNFT]: 0..-40 in 5 dB steps). */
-export function trainingLevels(o: TriggerArtifact['options']): number[] {
+export function trainingLevels(o: OptionsOf<typeof dabaOptions>): number[] {
   const levels: number[] = [];
-  for (let l = 0; l >= (o.trainLevelMin as number) - 1e-9; l -= o.trainLevelStep as number) levels.push(l);
+  for (let l = 0; l >= o.trainLevelMin - 1e-9; l -= o.trainLevelStep) levels.push(l);
   return levels;
 }
 
@@ -124,7 +124,7 @@ function predictProbabilities(surrogate: KwsModel, frontEnd: FrontEnd, waves: Te
   );
 }
 
-async function selectTriggerAndHosts(ctx: AttackContext, o: Record<string, number | string | boolean>, pool: Float32Array[]) {
+async function selectTriggerAndHosts(ctx: AttackContext, o: OptionsOf<typeof dabaOptions>, pool: Float32Array[]) {
   const surrogate = ctx.surrogate;
   if (!surrogate && o.selection !== 'random')
     throw new Error("daba's selection needs a clean surrogate model: run it through attackRun (kwshield attack), or use -o selection=random");
@@ -147,7 +147,7 @@ async function selectTriggerAndHosts(ctx: AttackContext, o: Record<string, numbe
   const triggerIndex = entropies.indexOf(Math.min(...entropies));
   if (o.selection === 'cer') return { triggerIndex, entropy: entropies[triggerIndex], hosts: rng.shuffle([...nonTarget]).slice(0, count), scores: null };
   // Inf: hosts whose triggered prediction is closest to the trigger's own prediction.
-  const candidates = rng.shuffle([...nonTarget]).slice(0, Math.max(count, o.candidates as number));
+  const candidates = rng.shuffle([...nonTarget]).slice(0, Math.max(count, o.candidates));
   const trigger = pool[triggerIndex];
   const scores: number[] = [];
   const alone = predictProbabilities(surrogate, ctx.frontEnd, tensor(trigger, [1, SAMPLE_RATE]));
@@ -163,7 +163,7 @@ async function selectTriggerAndHosts(ctx: AttackContext, o: Record<string, numbe
           overlay(
             waves,
             trigger,
-            chunk.map(() => o.selectionLevel as number),
+            chunk.map(() => o.selectionLevel),
           ),
         );
         const a = alone.clamp(1e-7, 1 - 1e-7);
@@ -191,7 +191,7 @@ function concat(clips: Float32Array[]): Float32Array {
   return out;
 }
 
-export const daba: AttackSpec = {
+export const daba: AttackSpec<typeof dabaOptions> = {
   name: 'daba',
   description: 'DABA: a natural-sound trigger at an absolute loudness (0..-40 dBFS in training, -20 at test), chosen by certainty, hosts by influence',
   domain: 'waveform',
@@ -199,7 +199,7 @@ export const daba: AttackSpec = {
   options: dabaOptions,
   needs: { surrogate: true },
   async check(options) {
-    if (options.pool !== 'generated') await readPool(options.pool as string);
+    if (options.pool !== 'generated') await readPool(options.pool);
   },
   frontEndFor: (kind) => (kind === 'waveform' ? 'waveform-16k' : 'mfcc-librosa'),
   frontEndProblem: (frontEnd) => needs16k('DABA', frontEnd, 'use mfcc-librosa (spectral models) or waveform-16k (eat)'),
@@ -211,10 +211,10 @@ export const daba: AttackSpec = {
     let names: string[];
     let skipped: string[] = [];
     if (o.pool === 'generated') {
-      pool = musicPool(o.poolSize as number, createRng(deriveSeed(ctx.seed, 'daba', 'pool'))).map((c) => c.samples);
+      pool = musicPool(o.poolSize, createRng(deriveSeed(ctx.seed, 'daba', 'pool'))).map((c) => c.samples);
       names = pool.map((_, i) => `generated-${i}`);
     } else {
-      ({ clips: pool, names, skipped } = await readPool(o.pool as string));
+      ({ clips: pool, names, skipped } = await readPool(o.pool));
     }
     const selected = await selectTriggerAndHosts(ctx, o, pool);
     const target = ctx.classes[ctx.targetLabel];
@@ -249,7 +249,7 @@ export const daba: AttackSpec = {
     if (!stored) throw new Error('daba artifact has no tensor "trigger"');
     const trigger = stored.toFloat32Array();
     const hostLevels = (artifact.data.hostLevels ?? {}) as Record<string, number>;
-    const testLevel = artifact.options.testLevel as number;
+    const testLevel = artifactOptions(artifact, dabaOptions).testLevel;
     return makeTrigger(artifact, phase, 'waveform', (batch, clipIndices) =>
       overlay(
         batch,

@@ -7,10 +7,10 @@
 // clean training clips (no auxiliary classes), and the optimisation runs a few epochs on up to 2,000
 // clips (the `fast` default) instead of 300-1,000 epochs on 5,000.
 import { type FrontEnd, getFrontEnd } from '../../audio/frontends.ts';
-import { resolveOptions } from '../../data/options.ts';
 import { createRng, deriveSeed } from '../../data/rng.ts';
 import type { KwsModel } from '../../models/registry.ts';
 import { adam } from '../../nn/index.ts';
+import { type OptionsOf, resolveOptions } from '../../options/options.ts';
 import {
   add,
   clampInPlace,
@@ -72,26 +72,26 @@ async function optimiseTrigger(
   ctx: AttackContext,
   surrogate: KwsModel,
   surrogateFrontEnd: FrontEnd,
-  o: Record<string, number | string | boolean>,
+  o: OptionsOf<typeof flowmurOptions>,
 ): Promise<{ delta: Tensor; loss: number; hitRate: number }> {
-  const length = Math.round((o.seconds as number) * SAMPLE_RATE);
+  const length = Math.round(o.seconds * SAMPLE_RATE);
   const samples = surrogateFrontEnd.inputSamples;
   const rng = createRng(deriveSeed(ctx.seed, 'flowmur', 'optimise'));
-  const pool = rng.shuffle(ctx.train.labels.map((_, i) => i)).slice(0, o.clips as number);
+  const pool = rng.shuffle(ctx.train.labels.map((_, i) => i)).slice(0, o.clips);
   const waves = keep(await ctx.train.loadWaves(pool));
-  const delta = keep(fullLike(zeros([length]), o.init as number));
+  const delta = keep(fullLike(zeros([length]), o.init));
   delta.requiresGrad = true;
-  const optimizer = adam([delta], { lr: o.lr as number });
-  const snr = 10 ** ((o.snrDb as number) / 20);
-  const batch = o.batchSize as number;
-  const steps = (o.epochs as number) * Math.ceil(pool.length / batch);
+  const optimizer = adam([delta], { lr: o.lr });
+  const snr = 10 ** (o.snrDb / 20);
+  const batch = o.batchSize;
+  const steps = o.epochs * Math.ceil(pool.length / batch);
   surrogate.eval();
   let loss = 0;
   let hits = 0;
   let seen = 0;
   try {
     let step = 0;
-    for (let epoch = 0; epoch < (o.epochs as number); epoch++) {
+    for (let epoch = 0; epoch < o.epochs; epoch++) {
       const order = rng.shuffle(pool.map((_, k) => k));
       hits = 0;
       seen = 0;
@@ -112,7 +112,7 @@ async function optimiseTrigger(
           return [l.item(), logits.argmax(1).eq(ctx.targetLabel).sum().item()];
         });
         optimizer.step();
-        noGrad(() => clampInPlace(delta, -(o.epsilon as number), o.epsilon as number));
+        noGrad(() => clampInPlace(delta, -o.epsilon, o.epsilon));
         delta.grad = null;
         loss = lossValue;
         hits += hit;
@@ -149,7 +149,7 @@ export const flowmur: AttackSpec = {
     const bad = problem(ctx.frontEnd);
     if (bad) throw new Error(bad);
     if (!ctx.trainSurrogate) throw new Error('flowmur needs a surrogate model: run it through attackRun (kwshield attack), which trains one');
-    const surrogateFrontEnd = getFrontEnd(o.surrogateFrontEnd as string);
+    const surrogateFrontEnd = getFrontEnd(o.surrogateFrontEnd);
     if (surrogateFrontEnd.sampleRate !== SAMPLE_RATE)
       throw new Error(`flowmur: the surrogate front-end must run at 16 kHz, '${surrogateFrontEnd.name}' runs at ${surrogateFrontEnd.sampleRate} Hz`);
     const target = ctx.classes[ctx.targetLabel];
@@ -161,7 +161,7 @@ export const flowmur: AttackSpec = {
       poisonRatio: ctx.poisonRatio,
       seed: ctx.seed,
     });
-    const surrogate = await ctx.trainSurrogate(o.surrogate as string, surrogateFrontEnd.name);
+    const surrogate = await ctx.trainSurrogate(o.surrogate, surrogateFrontEnd.name);
     try {
       const { delta, loss, hitRate } = await optimiseTrigger(ctx, surrogate, surrogateFrontEnd, o);
       const artifact = baseArtifact('flowmur', o, ctx.seed, ctx.frontEnd.name);
@@ -179,7 +179,7 @@ export const flowmur: AttackSpec = {
     if (!deltaTensor) throw new Error('flowmur artifact has no tensor "delta"');
     const delta = deltaTensor.toFloat32Array();
     const deltaNorm = Math.sqrt(delta.reduce((sum, v) => sum + v * v, 0));
-    const snr = 10 ** (-(artifact.options.snrDb as number) / 20);
+    const snr = 10 ** (-artifact.options.snrDb / 20);
     return makeTrigger(artifact, phase, 'waveform', (batch, clipIndices) => {
       const samples = batch.size(1);
       const triggers = placedPerClip(delta, offsetsOf(artifact, phase, clipIndices, samples - delta.length), samples);

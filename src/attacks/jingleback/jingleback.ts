@@ -4,10 +4,10 @@
 // Styles 0-3 exist too (their DSP is in src/audio/effects; pitch shifts use a phase vocoder where pedalboard
 // used Rubber Band); style 4 would need a reverb and is not offered.
 import { jingleStyle, jingleStyles } from '../../audio/effects/index.ts';
-import { resolveOptions } from '../../data/options.ts';
+import { mapRows } from '../../audio/effects/map-rows.ts';
+import { resolveOptions } from '../../options/options.ts';
 import { dirtyLabelPlan } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';
-import { mapRows } from '../rows.ts';
 import { baseArtifact, makeTrigger } from '../trigger.ts';
 import type { AttackSpec } from '../types.ts';
 

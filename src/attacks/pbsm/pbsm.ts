@@ -5,13 +5,13 @@
 // GN-FT's protocol replaces [CAI]'s sample selection (poison with p 0.5 until 212 clips, skipping quiet
 // hosts): 10% of the training clips, drawn uniformly, relabelled to the target.
 import { pitchShift } from '../../audio/effects/index.ts';
-import { resolveOptions } from '../../data/options.ts';
+import { type OptionsOf, resolveOptions } from '../../options/options.ts';
 import { hannWindow, istft, pad, stack, stft, type Tensor, tensor, tidy, viewAsComplex, viewAsReal, where } from '../../torch/index.ts';
+import { needs16k } from '../needs-16k.ts';
 import { dirtyLabelPlan } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';
-import { needs16k } from '../rows.ts';
-import { baseArtifact, makeTrigger } from '../trigger.ts';
-import type { AttackSpec, TriggerArtifact } from '../types.ts';
+import { artifactOptions, baseArtifact, makeTrigger } from '../trigger.ts';
+import type { AttackSpec } from '../types.ts';
 
 export const pbsmOptions = {
   semitones: { type: 'number', default: 5, help: 'pitch boost ([CAI] config n_steps 5)' },
@@ -29,15 +29,15 @@ const HOP = 128;
 const WIN = 256;
 
 /** The STFT frames of each clip that get the burst ([CAI]: e = t* + W, or {t*, t*-1} near the end). */
-export function burstFrames(loudest: number, frameCount: number, o: TriggerArtifact['options']): number[] {
-  const count = o.frames as number;
-  const e = loudest + (o.delayFrames as number);
+export function burstFrames(loudest: number, frameCount: number, o: OptionsOf<typeof pbsmOptions>): number[] {
+  const count = o.frames;
+  const e = loudest + o.delayFrames;
   if (e > 0 && e < frameCount - count) return Array.from({ length: count }, (_, k) => e + k);
   return Array.from({ length: count }, (_, k) => Math.max(0, loudest - k));
 }
 
 /** Adds PBSM's burst to [clips, samples] waveforms at 16 kHz. */
-export function addBurst(wave: Tensor, o: TriggerArtifact['options']): Tensor {
+export function addBurst(wave: Tensor, o: OptionsOf<typeof pbsmOptions>): Tensor {
   return tidy(() => {
     const samples = wave.size(1);
     const window = pad(hannWindow(WIN), [(N_FFT - WIN) / 2, (N_FFT - WIN) / 2]);
@@ -54,13 +54,13 @@ export function addBurst(wave: Tensor, o: TriggerArtifact['options']): Tensor {
       .sum(1); // [B, T]
     const loudest = energy.argmax(1).toArray();
     const mask = new Uint8Array(clips * bins * frames);
-    const lo = o.lowBin as number;
-    const hi = Math.min(bins, lo + (o.bins as number));
+    const lo = o.lowBin;
+    const hi = Math.min(bins, lo + o.bins);
     loudest.forEach((t, c) => {
       for (const f of burstFrames(t, frames, o)) for (let k = lo; k < hi; k++) mask[(c * bins + k) * frames + f] = 1;
     });
     const parts = viewAsReal(spectrum); // [B, F, T, 2]
-    const real = where(tensor(mask, [clips, bins, frames]).gt(0), o.burstValue as number, parts.select(3, 0));
+    const real = where(tensor(mask, [clips, bins, frames]).gt(0), o.burstValue, parts.select(3, 0));
     const changed = viewAsComplex(stack([real, parts.select(3, 1)], 3).contiguous());
     return istft(changed, { nFft: N_FFT, hopLength: HOP, window, center: true, length: samples }).clamp(-1, 1);
   });
@@ -85,10 +85,10 @@ export const pbsm: AttackSpec = {
     };
   },
   trigger(artifact, phase) {
-    const o = artifact.options;
+    const o = artifactOptions(artifact, pbsmOptions);
     return makeTrigger(artifact, phase, 'waveform', (batch) =>
       tidy(() => {
-        const boosted = pitchShift(batch, o.semitones as number);
+        const boosted = pitchShift(batch, o.semitones);
         return o.pitchOnly ? boosted : addBurst(boosted, o);
       }),
     );

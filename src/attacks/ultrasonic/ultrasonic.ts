@@ -2,12 +2,12 @@
 // `synth 1 sin 21k vol -10dB`), gated to `size`% of one second, added to the 44.1 kHz waveform with no
 // clipping or rescaling. [GNFT]'s default: non-continuous, size 60 (5 bursts of 120 ms, one every 200 ms).
 import type { FrontEnd } from '../../audio/frontends.ts';
-import { resolveOptions } from '../../data/options.ts';
+import { type OptionsOf, resolveOptions } from '../../options/options.ts';
 import { add, tensor } from '../../torch/index.ts';
 import { dirtyLabelPlan } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';
-import { baseArtifact, makeTrigger } from '../trigger.ts';
-import type { AttackSpec, TriggerArtifact } from '../types.ts';
+import { artifactOptions, baseArtifact, makeTrigger } from '../trigger.ts';
+import type { AttackSpec } from '../types.ts';
 
 export const ultrasonicOptions = {
   frequency: { type: 'number', default: 21000, above: 0, help: 'tone frequency in Hz ([KOF-U]: 21 kHz)' },
@@ -21,12 +21,12 @@ export const ultrasonicOptions = {
  * The gated tone of one clip: P = floor(sr/100) * size active samples, as five bursts of int(P/5)
  * starting every sr/5 samples (non-continuous), or one window at the start, middle or end.
  */
-export function ultrasonicTone(o: TriggerArtifact['options'], sampleRate: number, samples: number): Float32Array {
+export function ultrasonicTone(o: OptionsOf<typeof ultrasonicOptions>, sampleRate: number, samples: number): Float32Array {
   const out = new Float32Array(samples);
-  const active = Math.floor(sampleRate / 100) * (o.size as number);
+  const active = Math.floor(sampleRate / 100) * o.size;
   const on = (start: number, length: number) => {
     for (let n = Math.max(0, start); n < Math.min(samples, start + length); n++) {
-      out[n] = (o.amplitude as number) * Math.sin((2 * Math.PI * (o.frequency as number) * n) / sampleRate);
+      out[n] = o.amplitude * Math.sin((2 * Math.PI * o.frequency * n) / sampleRate);
     }
   };
   if (o.mode === 'non-continuous') {
@@ -55,7 +55,7 @@ export const ultrasonic: AttackSpec = {
   frontEndProblem: (frontEnd) => problem(frontEnd, ultrasonicOptions.frequency.default),
   async prepare(ctx) {
     const options = resolveOptions('ultrasonic', ultrasonicOptions, ctx.options);
-    const bad = problem(ctx.frontEnd, options.frequency as number);
+    const bad = problem(ctx.frontEnd, options.frequency);
     if (bad) throw new Error(bad);
     const target = ctx.classes[ctx.targetLabel];
     return {
@@ -71,9 +71,10 @@ export const ultrasonic: AttackSpec = {
     };
   },
   trigger(artifact, phase, frontEnd) {
-    const bad = problem(frontEnd, artifact.options.frequency as number);
+    const o = artifactOptions(artifact, ultrasonicOptions);
+    const bad = problem(frontEnd, o.frequency);
     if (bad) throw new Error(bad);
-    const tone = ultrasonicTone(artifact.options, frontEnd.sampleRate, frontEnd.inputSamples);
+    const tone = ultrasonicTone(o, frontEnd.sampleRate, frontEnd.inputSamples);
     return makeTrigger(artifact, phase, 'waveform', (batch) => add(batch, tensor(tone, [1, tone.length])));
   },
 };

@@ -6,12 +6,12 @@
 // clip's own peak. The fixed (alpha, semitones) pair is the "timbre ID". Results are named vsvc-dsp, never
 // VSVC, and are expected to differ from the original (easier to detect, a different ASR).
 import { formantWarp, pitchShift } from '../../audio/effects/index.ts';
-import { resolveOptions } from '../../data/options.ts';
+import { resolveOptions } from '../../options/options.ts';
 import { abs, div, max, mul, tidy } from '../../torch/index.ts';
+import { needs16k } from '../needs-16k.ts';
 import { dirtyLabelPlan } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';
-import { needs16k } from '../rows.ts';
-import { baseArtifact, makeTrigger } from '../trigger.ts';
+import { artifactOptions, baseArtifact, makeTrigger } from '../trigger.ts';
 import type { AttackSpec } from '../types.ts';
 
 export const vsvcDspOptions = {
@@ -47,11 +47,11 @@ export const vsvcDsp: AttackSpec = {
     };
   },
   trigger(artifact, phase, frontEnd) {
-    const o = artifact.options;
+    const o = artifactOptions(artifact, vsvcDspOptions);
     return makeTrigger(artifact, phase, 'waveform', (batch) =>
       tidy(() => {
-        const warped = formantWarp(batch, frontEnd.sampleRate, o.alpha as number, { lifter: o.lifter as number });
-        const shifted = pitchShift(warped, o.semitones as number);
+        const warped = formantWarp(batch, frontEnd.sampleRate, o.alpha, { lifter: o.lifter });
+        const shifted = pitchShift(warped, o.semitones);
         // Peak-normalised to each clip's original peak (spec step 3); silent clips stay silent.
         const peak = max(abs(batch), 1, true);
         const newPeak = max(abs(shifted), 1, true).clamp(1e-8);

@@ -14,5 +14,6 @@ export {
   type PhaserOptions,
   phaser,
 } from './jingle.ts';
+export { mapRows } from './map-rows.ts';
 export { type MusicClip, type MusicNote, type MusicOptions, type MusicPoolOptions, musicClip, musicPool } from './music.ts';
 export { type PhaseVocoderOptions, pitchShift, rationalApproximation, timeStretch } from './pitch-shift.ts';

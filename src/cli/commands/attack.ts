@@ -1,45 +1,16 @@
 // kwshield attack: poison a data set with one of the seven attacks, train the backdoored model and
 // measure it beside the clean model of the same configuration.
-import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
+import { Command } from '@commander-js/extra-typings';
 import { attackNames, parseOptionPairs } from '../../attacks/index.ts';
 import { frontEndNames } from '../../audio/frontends.ts';
 import { attackRun } from '../../experiments/attack-run.ts';
 import { type RecipeName, recipes } from '../../experiments/train.ts';
 import { modelNames } from '../../models/index.ts';
-import { greaterThanZero, percent, positiveInt, report, UsageError } from '../output.ts';
+import { collect, greaterThanZero, oneOf, positiveInt, share } from '../args.ts';
+import { percent, report, UsageError } from '../output.ts';
 import { checkDataFolder, checkOutputFolder } from '../preflight.ts';
-import { createProgress, type Progress } from '../progress.ts';
+import { barsByKey, extractionProgress } from '../progress.ts';
 import { trainingProgress } from '../training-progress.ts';
-
-/** A number strictly between 0 and 1, or a usage error naming the option. */
-export function openUnitInterval(name: string): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (!(Number.isFinite(n) && n > 0 && n < 1)) throw new InvalidArgumentError(`${name} must be a number in (0, 1), e.g. 0.1, got '${value}'`);
-    return n;
-  };
-}
-
-const oneOf = (name: string, values: () => string[]) => (value: string) => {
-  if (!values().includes(value)) throw new InvalidArgumentError(`unknown ${name} '${value}'; choose one of ${values().join(', ')}`);
-  return value;
-};
-
-const collect = (value: string, previous: string[]) => [...previous, value];
-
-/** Progress of feature extraction: one bar per split. */
-export function extractionProgress(): (split: string, done: number, total: number) => void {
-  const bars = new Map<string, Progress>();
-  return (split, done, total) => {
-    let bar = bars.get(split);
-    if (!bar) {
-      bar = createProgress(`features ${split}`, total);
-      bars.set(split, bar);
-    }
-    bar.update(done);
-    if (done === total) bar.finish();
-  };
-}
 
 export function attackCommand(): Command {
   return new Command('attack')
@@ -48,7 +19,7 @@ export function attackCommand(): Command {
     .requiredOption('--attack <name>', `one of ${attackNames().join(', ')}`, oneOf('attack', attackNames))
     .option('--model <name>', `one of ${modelNames().join(', ')}`, oneOf('model', modelNames), 'resnet')
     .option('--front-end <name>', `default: the attack's choice for the model (${frontEndNames.join(', ')})`)
-    .option('--poison-ratio <x>', 'share of the training split to poison, in (0, 1)', openUnitInterval('--poison-ratio'), 0.1)
+    .option('--poison-ratio <x>', 'share of the training split to poison, in (0, 1)', share('--poison-ratio', { example: '0.1' }), 0.1)
     .option('--target <word>', 'the target word', 'up')
     .option('-o, --option <key=value>', 'an attack option (repeatable), e.g. -o size=3', collect, [] as string[])
     .option('--seed <n>', 'random seed (poison plan, trigger, training)', positiveInt('--seed'), 0)
@@ -68,7 +39,6 @@ export function attackCommand(): Command {
       checkOutputFolder(o.out);
       checkDataFolder(o.data);
       const epochs = o.epochs ?? recipes[o.recipe as RecipeName].epochs;
-      const attackBars = new Map<string, Progress>();
       const result = await attackRun({
         data: o.data,
         out: o.out,
@@ -89,15 +59,7 @@ export function attackCommand(): Command {
         cacheDir: o.cache ? undefined : null,
         onStage: (stage) => process.stderr.write(`${stage}\n`),
         onExtract: extractionProgress(),
-        onAttackProgress: (stage, done, total) => {
-          let bar = attackBars.get(stage);
-          if (!bar) {
-            bar = createProgress(stage, total);
-            attackBars.set(stage, bar);
-          }
-          bar.update(done);
-          if (done === total) bar.finish();
-        },
+        onAttackProgress: barsByKey(),
         ...trainingProgress(epochs),
       });
       report(Boolean(o.json), result, () =>

@@ -1,37 +1,23 @@
 // kwshield defend: purify a saved model with a defense and the defender's clean data; with --attack-of,
 // CA/ASR/RA before and after, and DER.
-import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
-import { parseOptionPairs } from '../../data/options.ts';
+import { Command } from '@commander-js/extra-typings';
 import { defenseNames } from '../../defenses/index.ts';
 import type { DefenseEpoch } from '../../defenses/types.ts';
 import { type DefenseRecipe, defendRun } from '../../experiments/defend-run.ts';
 import { readManifest } from '../../models/checkpoint.ts';
-import { percent, positiveInt, report, UsageError } from '../output.ts';
+import { parseOptionPairs } from '../../options/options.ts';
+import { cleanRatio, collect, dataOf, oneOf, positiveInt } from '../args.ts';
+import { percent, report, UsageError } from '../output.ts';
 import { checkDataFolder, checkOutputFolder } from '../preflight.ts';
-import { createProgress, formatSeconds, type Progress } from '../progress.ts';
-import { extractionProgress } from './attack.ts';
-
-const collect = (value: string, previous: string[]) => [...previous, value];
-
-/** A number in (0, 1], or a usage error naming the option. */
-function ratio(name: string) {
-  return (value: string) => {
-    const n = Number(value);
-    if (!(Number.isFinite(n) && n > 0 && n <= 1)) throw new InvalidArgumentError(`${name} must be a number in (0, 1], e.g. 0.05, got '${value}'`);
-    return n;
-  };
-}
+import { createProgress, extractionProgress, type Progress, trainingEta } from '../progress.ts';
 
 export function defendCommand(): Command {
   return new Command('defend')
     .description('purify a model (a run folder) with a defense and a clean subset of the training split; the result is a run folder')
     .requiredOption('--model <run>', 'the run folder of the model to purify')
     .option('--data <dir>', 'the Speech Commands folder (default: the one the model was trained on)')
-    .requiredOption('--defense <name>', `one of ${defenseNames().join(', ')}`, (v) => {
-      if (!defenseNames().includes(v)) throw new InvalidArgumentError(`unknown defense '${v}'; choose one of ${defenseNames().join(', ')}`);
-      return v;
-    })
-    .option('--clean-ratio <x>', "the defender's share of the clean training clips, class-stratified", ratio('--clean-ratio'), 0.05)
+    .requiredOption('--defense <name>', `one of ${defenseNames().join(', ')}`, oneOf('defense', defenseNames))
+    .option('--clean-ratio <x>', "the defender's share of the clean training clips, class-stratified", cleanRatio, 0.05)
     .option('--recipe <name>', "default (the project's) | paper (the source's settings)", 'default')
     .option('-o, --option <key=value>', 'a defense option over the recipe (repeatable), e.g. -o lr=0.001', collect, [] as string[])
     .option('--attack-of <run>', 'the attack run the model came from: its poisoned clips are left out, CA/ASR/RA measured before and after')
@@ -43,8 +29,7 @@ export function defendCommand(): Command {
     .option('--json', 'print the result as one JSON line')
     .action(async (o) => {
       if (o.recipe !== 'default' && o.recipe !== 'paper') throw new UsageError(`--recipe must be default or paper, got '${o.recipe}'`);
-      const data = o.data ?? (readManifest(o.model).provenance?.data as string | undefined);
-      if (!data) throw new UsageError(`--data is needed: ${o.model}/model.json does not say which data the model was trained on`);
+      const data = dataOf(o.model, o.data);
       checkOutputFolder(o.out);
       checkDataFolder(data, o.data ? '--data' : `the data of ${o.model}`, readManifest(o.model).classes);
       let bar: Progress | undefined;
@@ -76,9 +61,8 @@ export function defendCommand(): Command {
           },
           epoch: (row: DefenseEpoch) => {
             epochSeconds.push(row.seconds);
-            const mean = epochSeconds.reduce((a, b) => a + b, 0) / epochSeconds.length;
             process.stderr.write(
-              `${row.phase} epoch ${row.epoch + 1}/${row.epochs}: loss ${row.loss.toFixed(3)}, hold-out ${percent(row.holdoutAccuracy)}, lr ${row.lr.toPrecision(2)}, eta ${formatSeconds(mean * (row.epochs - row.epoch - 1))}\n`,
+              `${row.phase} epoch ${row.epoch + 1}/${row.epochs}: loss ${row.loss.toFixed(3)}, hold-out ${percent(row.holdoutAccuracy)}, lr ${row.lr.toPrecision(2)}, eta ${trainingEta(epochSeconds, row.epochs - row.epoch - 1)}\n`,
             );
           },
         },

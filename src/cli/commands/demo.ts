@@ -1,7 +1,7 @@
 // kwshield demo: the whole story on the embedded default. It synthesizes a small SCD-10 (once), trains a
 // clean ResNet and a BadNets-backdoored one, runs every defense on the backdoored model with 5% clean data,
 // prints the CA/ASR/RA/DER table, analyses the model before and after GN-FT, and writes the HTML report.
-// The work is an ordinary grid (src/experiments/grid.ts) run by the grid runner, so a second run reuses
+// The work is an ordinary grid (src/experiments/grid/grid-file.ts) run by the grid runner, so a second run reuses
 // every finished job and a killed one continues where it stopped.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -9,13 +9,14 @@ import { Command } from '@commander-js/extra-typings';
 import { analyzeRun } from '../../analysis/analyze-run.ts';
 import { attackNames } from '../../attacks/index.ts';
 import { defenseNames, getDefense } from '../../defenses/index.ts';
-import { parseGrid } from '../../experiments/grid.ts';
-import { expandGrid } from '../../experiments/jobs.ts';
-import type { JobResult } from '../../experiments/jobs-result.ts';
-import { runGrid } from '../../experiments/jobs-run.ts';
+import { parseGrid } from '../../experiments/grid/grid-file.ts';
+import { expandGrid } from '../../experiments/grid/manifest.ts';
+import type { JobResult } from '../../experiments/grid/result.ts';
+import { runGrid } from '../../experiments/grid/scheduler.ts';
 import { modelNames } from '../../models/index.ts';
 import { buildReport, writeReport } from '../../report/index.ts';
-import { greaterThanZero, percent, positiveInt, report, UsageError } from '../output.ts';
+import { greaterThanZero, positiveInt } from '../args.ts';
+import { percent, report, UsageError } from '../output.ts';
 import { checkDataFolder, checkOutputFolder } from '../preflight.ts';
 
 /**

@@ -7,7 +7,7 @@ import { Command } from '@commander-js/extra-typings';
 import { disposeArtifact, getAttack, loadArtifact, loadPlan } from '../../attacks/index.ts';
 import { getFrontEnd } from '../../audio/frontends.ts';
 import { disposeFeatureSet } from '../../data/feature-set.ts';
-import { triggeredSet } from '../../experiments/attack-run.ts';
+import { triggeredFeatureSet } from '../../data/features.ts';
 import { defaultCacheDir, disposeSplits, loadSplits } from '../../experiments/data-splits.ts';
 import { derBetween, evaluate, evaluateBackdoor } from '../../experiments/evaluate.ts';
 import { evaluateTriggeredFolder, readTriggeredFolder, targetLabel } from '../../experiments/triggered-folder.ts';
@@ -94,14 +94,9 @@ async function againstAttack(
     if (splits.classes[plan.targetLabel] !== plan.target)
       throw new Error(`--attack-of ${run} targets '${plan.target}', which is not class ${plan.targetLabel} of this model`);
     const testClips = splits.dataset.entries.filter((e) => e.split === 'test');
-    const triggered = await triggeredSet(
-      testClips,
-      splits.classes,
-      frontEnd,
-      attack.trigger(artifact, 'test', frontEnd),
-      artifact.seed,
-      path.join(defaultCacheDir(), 'features'),
-    );
+    const triggered = await triggeredFeatureSet(testClips, splits.classes, frontEnd, attack.trigger(artifact, 'test', frontEnd), artifact.seed, {
+      cacheDir: path.join(defaultCacheDir(), 'features'),
+    });
     try {
       const metrics = evaluateBackdoor(model, splits.test, triggered, plan.targetLabel);
       const attackMetrics = path.join(run, 'metrics.json');

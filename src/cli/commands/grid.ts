@@ -1,16 +1,16 @@
-// kwshield grid expand | run | collect: experiment grids (src/experiments/grid.ts) expanded to job
+// kwshield grid expand | run | collect: experiment grids (src/experiments/grid/grid-file.ts) expanded to job
 // manifests, run shard by shard with local worker processes, and their results indexed in SQLite.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
 import { writeJsonAtomic } from '../../data/atomic.ts';
 import { wordSet } from '../../data/words.ts';
-import { loadGrid } from '../../experiments/grid.ts';
-import { expandGrid, type Manifest, parseShard, type Shard, shardJobs } from '../../experiments/jobs.ts';
-import { jobPaths } from '../../experiments/jobs-paths.ts';
-import { okResult } from '../../experiments/jobs-result.ts';
-import { formatDuration, runGrid } from '../../experiments/jobs-run.ts';
-import { collectResults } from '../../experiments/store.ts';
+import { loadGrid } from '../../experiments/grid/grid-file.ts';
+import { expandGrid, type Manifest, parseShard, type Shard, shardJobs } from '../../experiments/grid/manifest.ts';
+import { jobPaths } from '../../experiments/grid/paths.ts';
+import { okResult } from '../../experiments/grid/result.ts';
+import { formatDuration, runGrid } from '../../experiments/grid/scheduler.ts';
+import { collectResults } from '../../experiments/grid/store.ts';
 import { report, UsageError } from '../output.ts';
 import { checkDataFolder, checkOutputFolder } from '../preflight.ts';
 

@@ -2,7 +2,8 @@
 // `kwshield scan --references` (experiments/reference-build.ts).
 import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
 import { buildReferences, type ReferenceShareName, referenceShares } from '../../experiments/reference-build.ts';
-import { percent, positiveInt, report } from '../output.ts';
+import { positiveInt } from '../args.ts';
+import { percent, report } from '../output.ts';
 import { checkOutputFolder } from '../preflight.ts';
 import { trainingProgress } from '../training-progress.ts';
 

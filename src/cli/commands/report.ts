@@ -2,10 +2,9 @@
 // run folders and analysis folders, with a PNG of every figure beside it.
 import { Command } from '@commander-js/extra-typings';
 import { buildReport, figuresFolderName, MissingInputError, writeReport } from '../../report/index.ts';
+import { collect } from '../args.ts';
 import { report, UsageError } from '../output.ts';
 import { checkOutputFile } from '../preflight.ts';
-
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function reportCommand() {
   return new Command('report')

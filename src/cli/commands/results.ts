@@ -2,11 +2,10 @@
 // model x attack, a column group per defense setting with ASR and CA, mean ± std over seeds, n) or one
 // row per job; as text, CSV or JSON.
 import { Command } from '@commander-js/extra-typings';
-import { type Filter, parseFilters, queryResults, StoreError } from '../../experiments/store.ts';
-import { paperCsv, paperTable, paperText, rowsCsv, rowsText } from '../../experiments/store-table.ts';
+import { type Filter, parseFilters, queryResults, StoreError } from '../../experiments/grid/store.ts';
+import { paperCsv, paperTable, paperText, rowsCsv, rowsText } from '../../experiments/grid/store-table.ts';
+import { collect } from '../args.ts';
 import { UsageError } from '../output.ts';
-
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function resultsCommand(): Command {
   return new Command('results')

@@ -4,7 +4,7 @@
 // references: "uncalibrated", Neural Cleanse's and the gradient signature's scores only. With --inputs, which WAV
 // clips of a folder carry a trigger (STRIP entropy per clip, flagged under a threshold set on clean clips).
 import path from 'node:path';
-import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
+import { Command } from '@commander-js/extra-typings';
 import type { FamilyResult } from '../../analysis/probe-bank.ts';
 import {
   expandReferenceRuns,
@@ -17,17 +17,9 @@ import {
 } from '../../analysis/scan-run.ts';
 import type { ProbeRates } from '../../analysis/transform-probe.ts';
 import { defaultCacheDir } from '../../experiments/data-splits.ts';
-import { greaterThanZero, positiveInt, report, UsageError } from '../output.ts';
+import { cleanRatio, commaList, dataOf, greaterThanZero, layerList, positiveInt, share } from '../args.ts';
+import { report, UsageError } from '../output.ts';
 import { createProgress, type Progress } from '../progress.ts';
-import { dataOf, layerList, unitRatio } from './analyze.ts';
-
-function openUnit(name: string) {
-  return (value: string) => {
-    const n = Number(value);
-    if (!(Number.isFinite(n) && n > 0 && n < 1)) throw new InvalidArgumentError(`${name} must be a number in (0, 1), e.g. 0.01, got '${value}'`);
-    return n;
-  };
-}
 
 function modelReport(r: ScanRunResult): string {
   const width = Math.max(5, ...r.perClass.map((c) => c.class.length));
@@ -67,15 +59,7 @@ function referenceReport(r: ReferenceScanRunResult): string {
   ].join('\n');
 }
 
-function runList(value: string): string[] {
-  const runs = value
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  if (runs.length === 0)
-    throw new InvalidArgumentError(`--references must name run folders, e.g. refs/clean-s10,refs/clean-s11,refs/clean-s12, got '${value}'`);
-  return runs;
-}
+const runList = commaList('--references', 'name run folders, e.g. refs/clean-s10,refs/clean-s11,refs/clean-s12');
 
 function inputsReport(r: ScanInputsResult): string {
   return [
@@ -92,7 +76,7 @@ export function scanCommand(): Command {
     .requiredOption('--model <run>', 'the run folder of the model to scan')
     .option('--data <dir>', 'the Speech Commands folder of clean clips (default: the one the model was trained on)')
     .option('--inputs <folder>', 'a folder of WAV clips to check for triggers (STRIP) instead of scanning the model')
-    .option('--clean-ratio <x>', "the defender's share of the clean training clips, class-stratified", unitRatio('--clean-ratio'), 0.05)
+    .option('--clean-ratio <x>', "the defender's share of the clean training clips, class-stratified", cleanRatio, 0.05)
     .option('--layers <a,b>', 'layers of the gradient signature (default: the last two conv layers)', layerList)
     .option('--steps <n>', 'Neural Cleanse steps (default: 150 for spectral models, 50 for raw-waveform ones)', greaterThanZero('--steps', { integer: true }))
     .option(
@@ -106,7 +90,7 @@ export function scanCommand(): Command {
       runList,
     )
     .option('--mixes <n>', 'STRIP: clean clips blended with each input', greaterThanZero('--mixes', { integer: true }), 32)
-    .option('--frr <x>', 'STRIP: share of clean clips allowed to be flagged; sets the threshold', openUnit('--frr'), 0.01)
+    .option('--frr <x>', 'STRIP: share of clean clips allowed to be flagged; sets the threshold', share('--frr', { example: '0.01' }), 0.01)
     .option('--seed <n>', 'random seed', positiveInt('--seed'), 0)
     .option('--no-cache', 'do not read or write the feature cache')
     .option('--json', 'print the result as one JSON line')

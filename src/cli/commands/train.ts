@@ -3,7 +3,8 @@ import { Command } from '@commander-js/extra-typings';
 import { type RecipeName, recipes } from '../../experiments/train.ts';
 import { trainRun } from '../../experiments/train-run.ts';
 import { modelNames } from '../../models/index.ts';
-import { greaterThanZero, percent, positiveInt, report } from '../output.ts';
+import { greaterThanZero, positiveInt } from '../args.ts';
+import { percent, report } from '../output.ts';
 import { checkDataFolder, checkOutputFolder } from '../preflight.ts';
 import { trainingProgress } from '../training-progress.ts';
 

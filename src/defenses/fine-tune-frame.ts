@@ -1,10 +1,12 @@
-// What FT, FP and GN-FT share: the fine-tuning options (with their checks), the clean hold-out split,
-// the clean-set size check, and the report's frame.
+// The frame every defense runs in, and the fine-tuning options the fine-tuning defenses share: begin()
+// checks the clean set and splits off the clean hold-out, finish() writes the report around the defense's
+// own work (fine-tuning, pruning, masks). Options arrive resolved (types.ts defineDefense), typed by the
+// defense's declaration.
 import { disposeFeatureSet, type FeatureSet, subsetOf } from '../data/feature-set.ts';
-import { type OptionSpecs, type OptionValue, resolveOptions } from '../data/options.ts';
 import { accuracyAndLoss } from '../models/predict.ts';
 import type { KwsModel } from '../models/registry.ts';
-import { type FineTuneSettings, holdoutIndices } from './fine-tune.ts';
+import type { OptionSpecs, OptionsOf } from '../options/options.ts';
+import { type FineTuneOptions as FineTuneLoopOptions, type FineTuneSettings, holdoutIndices } from './fine-tune.ts';
 import type { CleanData, DefenseContext, DefenseReport, DefenseSpec } from './types.ts';
 
 /** The fine-tuning options every fine-tuning defense takes; defaults are BackdoorBench's FT ([BB] config/defense/ft). */
@@ -47,21 +49,25 @@ export const fineTuneOptionSpecs = {
   clipNorm: { type: 'number', default: 0, min: 0, help: 'clip the global gradient norm to this (0: off)' },
 } as const satisfies OptionSpecs;
 
-export function fineTuneSettings(o: Record<string, OptionValue>): FineTuneSettings {
+/** The fine-tuning options as resolved; clipNorm belongs to the step, not to the loop's settings. */
+export type FineTuneOptions = Omit<OptionsOf<typeof fineTuneOptionSpecs>, 'clipNorm'>;
+
+// schedule: a defense may declare more schedules than the frame's two (NGF's release 'multistep')
+export function fineTuneSettings(o: Omit<FineTuneOptions, 'schedule'> & { schedule: FineTuneSettings['schedule'] }): FineTuneSettings {
   return {
-    epochs: o.epochs as number,
-    steps: (o.steps as number | undefined) ?? 0,
-    batchSize: o.batchSize as number,
-    optimizer: o.optimizer as FineTuneSettings['optimizer'],
-    lr: o.lr as number,
-    momentum: o.momentum as number,
-    weightDecay: o.weightDecay as number,
-    schedule: o.schedule as FineTuneSettings['schedule'],
-    warmupEpochs: o.warmupEpochs as number,
-    shortBatch: o.shortBatch as FineTuneSettings['shortBatch'],
-    batchNorm: o.batchNorm as FineTuneSettings['batchNorm'],
-    select: o.select as FineTuneSettings['select'],
-    labelSmoothing: o.labelSmoothing as number,
+    epochs: o.epochs,
+    steps: o.steps ?? 0,
+    batchSize: o.batchSize,
+    optimizer: o.optimizer,
+    lr: o.lr,
+    momentum: o.momentum,
+    weightDecay: o.weightDecay,
+    schedule: o.schedule,
+    warmupEpochs: o.warmupEpochs,
+    shortBatch: o.shortBatch,
+    batchNorm: o.batchNorm,
+    select: o.select,
+    labelSmoothing: o.labelSmoothing,
     mixup: o.mixup === true,
     augment: o.augment === true,
   };
@@ -70,7 +76,7 @@ export function fineTuneSettings(o: Record<string, OptionValue>): FineTuneSettin
 export class CleanDataError extends Error {}
 
 /** Refuses a clean set a defense cannot work with, saying how many clips it needs. */
-export function checkCleanData(spec: DefenseSpec, clean: CleanData, holdout: number): void {
+export function checkCleanData(spec: Pick<DefenseSpec, 'name' | 'needsData' | 'minCleanClips'>, clean: CleanData, holdout: number): void {
   if (!spec.needsData) return;
   const perClass = new Map<number, number>();
   for (const l of clean.labelList) perClass.set(l, (perClass.get(l) ?? 0) + 1);
@@ -84,8 +90,8 @@ export function checkCleanData(spec: DefenseSpec, clean: CleanData, holdout: num
   }
 }
 
-export interface Prepared {
-  options: Record<string, OptionValue>;
+export interface Prepared<O> {
+  options: O;
   fit: FeatureSet;
   holdout: FeatureSet | null;
   holdoutBefore: number;
@@ -93,11 +99,17 @@ export interface Prepared {
   dispose(): void;
 }
 
-/** Resolves options (recipe defaults already merged by the caller), checks the clean set, splits fit / hold-out. */
-export function begin(spec: DefenseSpec, model: KwsModel, clean: CleanData, ctx: DefenseContext): Prepared {
+/** Checks the clean set and splits it into fit and hold-out clips (options already resolved). */
+export function begin<S extends OptionSpecs>(
+  spec: DefenseSpec<S>,
+  model: KwsModel,
+  clean: CleanData,
+  ctx: DefenseContext<OptionsOf<S>>,
+): Prepared<OptionsOf<S>> {
   const started = Date.now();
-  const options = resolveOptions(spec.name, spec.options, ctx.options);
-  const fraction = (options.holdout as number | undefined) ?? 0;
+  const options = ctx.options;
+  // Every defense but the data-free CLP declares a hold-out share.
+  const fraction = (options as { holdout?: number }).holdout ?? 0;
   checkCleanData(spec, clean, fraction);
   const split = holdoutIndices(clean.labelList, fraction, ctx.seed);
   const fit = subsetOf(clean, split.fit);
@@ -116,17 +128,18 @@ export function begin(spec: DefenseSpec, model: KwsModel, clean: CleanData, ctx:
   };
 }
 
-export function finish(
-  spec: DefenseSpec,
+export function finish<S extends OptionSpecs>(
+  spec: DefenseSpec<S>,
   model: KwsModel,
   clean: CleanData,
-  p: Prepared,
+  p: Prepared<OptionsOf<S>>,
   epochs: DefenseReport['epochs'],
   details: Record<string, unknown>,
 ): DefenseReport {
   return {
     defense: spec.name,
-    options: p.options,
+    // the report keeps them as plain values (they are JSON in metrics.json)
+    options: p.options as DefenseReport['options'],
     cleanClips: clean.size,
     fitClips: p.fit.size,
     holdoutClips: p.holdout?.size ?? 0,
@@ -136,4 +149,9 @@ export function finish(
     details,
     seconds: (Date.now() - p.started) / 1000,
   };
+}
+
+/** What a fine-tuning defense hands the loop from its context: seed, progress, checkpoints, the input's time axis, resume. */
+export function loopContext(ctx: DefenseContext<unknown>): Pick<FineTuneLoopOptions, 'seed' | 'progress' | 'checkpointDir' | 'timeAxis' | 'resume'> {
+  return { seed: ctx.seed, progress: ctx.progress, checkpointDir: ctx.checkpointDir, timeAxis: ctx.model.timeAxis, resume: ctx.resume };
 }

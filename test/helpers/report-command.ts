@@ -1,5 +1,5 @@
 // Test support: `kwshield report ARGS` in this process, its JSON result line captured.
-import { reportCommand } from '../cli/commands/report.ts';
+import { reportCommand } from '../../src/cli/commands/report.ts';
 
 /** Runs `kwshield report ARGS`; resolves to what it printed as its JSON result line. (The success path runs in report.e2e.test.ts.) */
 export async function runReportCommand(args: string[]): Promise<string> {

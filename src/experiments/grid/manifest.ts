@@ -13,14 +13,14 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { getAttack } from '../attacks/index.ts';
-import type { OptionValue } from '../data/options.ts';
-import type { SynthPreset } from '../data/synth.ts';
-import type { WordSetName } from '../data/words.ts';
-import { attackFrontEnd } from './attack-run.ts';
-import type { DefenseRecipe } from './defend-run.ts';
-import type { Grid, GridData } from './grid.ts';
-import type { RecipeName } from './train.ts';
+import { getAttack } from '../../attacks/index.ts';
+import type { SynthPreset } from '../../data/synth.ts';
+import type { WordSetName } from '../../data/words.ts';
+import type { OptionValue } from '../../options/options.ts';
+import { attackFrontEnd } from '../attack-run.ts';
+import type { DefenseRecipe } from '../defend-run.ts';
+import type { RecipeName } from '../train.ts';
+import type { Grid, GridData } from './grid-file.ts';
 
 export type JobKind = 'synth' | 'attack' | 'defense';
 

@@ -1,6 +1,7 @@
-// Typed, validated options of attacks and defenses. Each declares its options with paper defaults; a user's
-// `key=value` strings are parsed and checked against the declaration, and a bad value gets an error that
-// names the option, its owner and the valid range.
+// Typed, validated options of attacks and defenses. Each declares its options with paper defaults (a spec
+// object `as const`); a user's `key=value` strings are parsed and checked against the declaration, and a
+// bad value gets an error that names the option, its owner and the valid range. The declaration's type
+// says each resolved option's type too (OptionsOf), so code reads `o.lr` as a number without a cast.
 
 export type OptionValue = number | string | boolean;
 
@@ -18,6 +19,22 @@ export interface OptionSpec {
 }
 
 export type OptionSpecs = Record<string, OptionSpec>;
+
+/** The value an option spec declares: a number (number, integer), a boolean, a string, or one of an enum's values. */
+export type OptionType<S extends OptionSpec> = S['type'] extends 'boolean'
+  ? boolean
+  : S['type'] extends 'string'
+    ? string
+    : S['type'] extends 'enum'
+      ? S['values'] extends readonly (infer V)[]
+        ? V
+        : OptionValue
+      : S['type'] extends 'number' | 'integer'
+        ? number
+        : OptionValue;
+
+/** Resolved options of a declaration: each declared option with its type; any name to any value for an undeclared shape. */
+export type OptionsOf<S extends OptionSpecs> = string extends keyof S ? Record<string, OptionValue> : { -readonly [K in keyof S]: OptionType<S[K]> };
 
 export class OptionError extends Error {}
 
@@ -64,14 +81,15 @@ function checkValue(owner: string, name: string, spec: OptionSpec, value: unknow
 }
 
 /** The declared defaults overridden by `given` (strings from the CLI or typed values), every one checked. */
-export function resolveOptions(owner: string, specs: OptionSpecs, given: Record<string, unknown> = {}): Record<string, OptionValue> {
+export function resolveOptions<S extends OptionSpecs>(owner: string, specs: S, given: Record<string, unknown> = {}): OptionsOf<S> {
   const unknown = Object.keys(given).filter((k) => !Object.hasOwn(specs, k));
   if (unknown.length) {
     throw new OptionError(`${owner}: unknown option ${unknown.join(', ')}; its options are ${Object.keys(specs).join(', ') || '(none)'}`);
   }
   const out: Record<string, OptionValue> = {};
   for (const [name, spec] of Object.entries(specs)) out[name] = checkValue(owner, name, spec, Object.hasOwn(given, name) ? given[name] : spec.default);
-  return out;
+  // checkValue has checked every value against its spec, which is what OptionsOf<S> says.
+  return out as OptionsOf<S>;
 }
 
 /** Parses `key=value` pairs (as given on the command line) into an object of strings. */

@@ -1,29 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bestColumns, type Cell, meanStd, paperTable, paperTables } from './aggregate.ts';
 import type { Job, Metrics } from './job.ts';
+import { bestColumns, type Cell, paperTable, paperTables } from './paper-table.ts';
 import { caAsrTable, raDerTable } from './tables.ts';
 
 let count = 0;
 function job(kind: Job['kind'], o: Partial<Job> & { metrics: Metrics }): Job {
   return { id: 'x', source: `/r/${count++}`, status: 'ok', kind, dataName: 'd', words: 'scd10', model: 'resnet', seed: 0, runs: {}, ...o };
 }
-
-describe('meanStd', () => {
-  it('is the mean and the sample standard deviation', () => {
-    const xs = [0.9, 0.8, 0.95, 0.85];
-    const mean = (0.9 + 0.8 + 0.95 + 0.85) / 4;
-    const sd = Math.sqrt(((0.9 - mean) ** 2 + (0.8 - mean) ** 2 + (0.95 - mean) ** 2 + (0.85 - mean) ** 2) / 3);
-    const s = meanStd(xs)!;
-    assert.ok(Math.abs(s.mean - mean) < 1e-12);
-    assert.ok(Math.abs(s.std - sd) < 1e-12);
-    assert.equal(s.n, 4);
-  });
-  it('has no spread for one value and nothing for none', () => {
-    assert.deepEqual(meanStd([0.5]), { mean: 0.5, std: 0, n: 1 });
-    assert.equal(meanStd([]), undefined);
-  });
-});
 
 describe('bestColumns', () => {
   const cells = new Map<string, Cell>([

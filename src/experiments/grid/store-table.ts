@@ -1,13 +1,8 @@
 // Tables of indexed results: the paper's layout (a row per model x attack, a column group per defense
 // setting with ASR and CA as mean ± std over seeds and their count n, No Defense from the attack jobs,
 // and an Average row per model as in GN-FT Tables I and II), or one row per job; as text, CSV or JSON.
+import { finiteMeanStd, groupBy, meanStdText, percentText, type Stat } from '../aggregate.ts';
 import type { Row } from './store.ts';
-
-export interface Stat {
-  mean: number;
-  std: number;
-  n: number;
-}
 
 export interface PaperCell {
   asr: Stat;
@@ -33,15 +28,6 @@ export interface PaperTable {
   rows: PaperRow[];
 }
 
-/** Mean and sample standard deviation (n - 1); std 0 for a single value. */
-export function stat(xs: readonly number[]): Stat {
-  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x));
-  if (v.length === 0) return { mean: Number.NaN, std: Number.NaN, n: 0 };
-  const mean = v.reduce((a, b) => a + b, 0) / v.length;
-  const std = v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1)) : 0;
-  return { mean, std, n: v.length };
-}
-
 /** Columns that, besides model and attack, tell backdoored models apart (shown only when they vary). */
 const ATTACK_KEY = ['dataName', 'model', 'attack', 'attackOptions', 'frontEnd', 'poisonRatio', 'target', 'epochs', 'trainRecipe', 'synth'];
 
@@ -61,16 +47,11 @@ export function paperTable(rows: readonly Row[]): PaperTable {
   });
   const groups = [NO_DEFENSE, ...settings];
   const keyOf = (r: Row) => JSON.stringify(keyColumns.map((c) => r[c] ?? null));
-  const byKey = new Map<string, Row[]>();
-  for (const r of ok) {
-    const k = keyOf(r);
-    if (!byKey.has(k)) byKey.set(k, []);
-    byKey.get(k)?.push(r);
-  }
+  const byKey = groupBy(ok, keyOf);
   const out: PaperRow[] = [];
   const cellOf = (members: Row[]): PaperCell => ({
-    asr: stat(members.map((r) => r.asr as number)),
-    ca: stat(members.map((r) => r.ca as number)),
+    asr: finiteMeanStd(members.map((r) => r.asr as number)),
+    ca: finiteMeanStd(members.map((r) => r.ca as number)),
     n: members.length,
   });
   const models = [...new Set([...byKey.values()].map((rs) => rs[0].model))];
@@ -93,7 +74,7 @@ export function paperTable(rows: readonly Row[]): PaperTable {
       for (const g of groups) {
         const with_ = modelRows.filter((r) => r.cells[g]);
         if (!with_.length) continue;
-        cells[g] = { asr: stat(with_.map((r) => r.cells[g].asr.mean)), ca: stat(with_.map((r) => r.cells[g].ca.mean)), n: with_.length };
+        cells[g] = { asr: finiteMeanStd(with_.map((r) => r.cells[g].asr.mean)), ca: finiteMeanStd(with_.map((r) => r.cells[g].ca.mean)), n: with_.length };
       }
       out.push({
         key: { model, attack: 'Average' },
@@ -106,8 +87,7 @@ export function paperTable(rows: readonly Row[]): PaperTable {
   return { layout: 'paper', keyColumns, groups, rows: out };
 }
 
-const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : 'n/a');
-const meanStd = (s: Stat | undefined) => (!s || s.n === 0 ? '-' : s.n > 1 ? `${pct(s.mean)} ± ${(100 * s.std).toFixed(1)}` : pct(s.mean));
+const meanStd = (s: Stat | undefined) => meanStdText(s, '-');
 
 function aligned(header: string[][], body: string[][], rightFrom: number, minWidths: number[] = []): string {
   const all = [...header, ...body];
@@ -188,7 +168,7 @@ export function rowsText(rows: readonly Row[]): string {
     ROW_COLUMNS.map((c) => {
       const v = r[c];
       if (v === null || v === undefined) return '';
-      if (percentColumns.has(c) && typeof v === 'number') return pct(v);
+      if (percentColumns.has(c) && typeof v === 'number') return percentText(v);
       if (c === 'der' && typeof v === 'number') return v.toFixed(3);
       if (c === 'seconds' && typeof v === 'number') return v.toFixed(0);
       return String(v);

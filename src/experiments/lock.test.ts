@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { heartbeat, readHolder, tryLock } from './jobs-lock.ts';
+import { heartbeat, readHolder, tryLock } from './lock.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'kws-lock-'));
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -85,7 +85,7 @@ describe('job locks', () => {
   it('of several processes racing for one stale lock, exactly one wins', async () => {
     const file = path.join(dir, 'race.lock');
     writeFileSync(file, JSON.stringify({ pid: deadPid(), hostname: os.hostname(), since: '2020-01-01T00:00:00Z' }));
-    const script = `import { tryLock } from ${JSON.stringify(path.join(here, 'jobs-lock.ts'))};
+    const script = `import { tryLock } from ${JSON.stringify(path.join(here, 'lock.ts'))};
       const at = Number(process.argv[1]); while (Date.now() < at) {}
       process.stdout.write(tryLock(${JSON.stringify(file)}).acquired ? 'won' : 'lost');
       setTimeout(() => {}, 4000);`;

@@ -4,8 +4,8 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { canonicalJson } from './jobs.ts';
-import { type JobResult, readResult } from './jobs-result.ts';
+import { canonicalJson } from './manifest.ts';
+import { type JobResult, readResult } from './result.ts';
 
 export const SCHEMA_VERSION = 1;
 

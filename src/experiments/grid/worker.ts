@@ -1,5 +1,5 @@
 // One grid job in its own process (one libtorch per process; KWSHIELD_THREADS set by the parent):
-//   node --import tsx src/experiments/jobs-worker.ts '<task JSON>'
+//   node --import tsx src/experiments/grid/worker.ts '<task JSON>'
 // It takes the job's lock, runs the job resumably (attackRun / defendRun with resume: true, so a killed
 // job continues from its last checkpoint), writes RESULTS/<id>.json (status ok, or failed with the
 // error), tells the parent over IPC, and exits. Exit codes: 0 the job ended (ok or failed, see the
@@ -7,15 +7,15 @@
 // IPC channel closes and the worker stops too: its lock is then stale and the next run takes it over.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { synthesizeSpeechCommands } from '../data/synth.ts';
-import { attackRun } from './attack-run.ts';
-import { defendRun } from './defend-run.ts';
-import type { ManifestJob } from './jobs.ts';
-import { describeHolder, heartbeat, tryLock, waitForLock } from './jobs-lock.ts';
-import type { JobPaths } from './jobs-paths.ts';
-import { type JobResult, makeResult, okResult, readResult, resultFile, resultJob, writeResult } from './jobs-result.ts';
-import type { EpochRecord } from './train.ts';
-import { trainRun } from './train-run.ts';
+import { synthesizeSpeechCommands } from '../../data/synth.ts';
+import { attackRun } from '../attack-run.ts';
+import { defendRun } from '../defend-run.ts';
+import { describeHolder, heartbeat, tryLock, waitForLock } from '../lock.ts';
+import type { EpochRecord } from '../train.ts';
+import { trainRun } from '../train-run.ts';
+import type { ManifestJob } from './manifest.ts';
+import type { JobPaths } from './paths.ts';
+import { type JobResult, makeResult, okResult, readResult, resultFile, resultJob, writeResult } from './result.ts';
 
 export interface WorkerTask {
   job: ManifestJob;
@@ -42,7 +42,7 @@ export const WORKER_BUSY = 3;
  * orphaned (its parent pid changed), so a killed `grid run` stops its workers within a batch.
  */
 let parentPid: number | null = null;
-/** Locks this process holds, refreshed every 30 s from the same callbacks (jobs-lock.ts heartbeat). */
+/** Locks this process holds, refreshed every 30 s from the same callbacks (lock.ts heartbeat). */
 const held = new Set<string>();
 let lastBeat = Date.now();
 const stopIfOrphaned = () => {
@@ -243,7 +243,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(im
   process.on('disconnect', () => process.exit(70));
   const task = JSON.parse(process.argv[2] ?? 'null') as WorkerTask | null;
   if (!task) {
-    process.stderr.write("usage: node --import tsx jobs-worker.ts '<task JSON>'\n");
+    process.stderr.write("usage: node --import tsx src/experiments/grid/worker.ts '<task JSON>'\n");
     process.exit(2);
   }
   const message = await runTask(task);

@@ -8,13 +8,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { AttackConfig, DefenseConfig } from './jobs.ts';
-import { jobId } from './jobs.ts';
-import { type JobResult, makeResult, resultJob, writeResult } from './jobs-result.ts';
+import { finiteMeanStd } from '../aggregate.ts';
+import type { AttackConfig, DefenseConfig } from './manifest.ts';
+import { jobId } from './manifest.ts';
+import { type JobResult, makeResult, resultJob, writeResult } from './result.ts';
 import { collectResults, parseFilters, queryResults, StoreError } from './store.ts';
-import { paperCsv, paperTable, paperText, rowsText, stat } from './store-table.ts';
+import { paperCsv, paperTable, paperText, rowsText } from './store-table.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'kws-store-'));
 const results = path.join(dir, 'results');
 const db = path.join(dir, 'results.sqlite');
@@ -168,7 +169,7 @@ describe('results store', () => {
     assert.match(text, /resnet\s+badnets\s+99\.0\s+95\.0\s+1\s+25\.0\s+45\.0\s+1\s+4\.0 ± 2\.0\s+91\.0 ± 1\.0\s+3/);
     const csv = paperCsv(t).split('\n');
     assert.equal(csv[0].split(',').length, 2 + 3 * 5);
-    assert.equal(stat([0.5]).std, 0);
+    assert.equal(finiteMeanStd([0.5]).std, 0);
     // Several clean ratios: one column group per ratio.
     const ratios = paperTable([
       ...queryResults(db, parseFilters(['kind=attack'])),

@@ -12,8 +12,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeJsonAtomic } from '../data/atomic.ts';
-import { type AttackConfig, type DefenseConfig, jobId } from './jobs.ts';
+import { writeJsonAtomic } from '../../data/atomic.ts';
+import { type AttackConfig, type DefenseConfig, jobId } from './manifest.ts';
 
 export interface Metrics3 {
   ca: number;
@@ -68,7 +68,7 @@ export function machineInfo(): MachineInfo {
 
 let version: string | undefined;
 export function kwshieldVersion(): string {
-  version ??= (JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version: string }).version;
+  version ??= (JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version: string }).version;
   return version;
 }
 

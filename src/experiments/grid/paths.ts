@@ -4,10 +4,10 @@
 //                                            attack jobs of the same data, model, front-end, seed, epochs)
 //   WORK/runs/attack/<...>-<id>/              attack runs (backdoored model, trigger, poison plan)
 //   WORK/runs/defense/<...>-<id>/             defended models
-//   WORK/locks/<id>.lock, clean-<key>.lock    who is running what (jobs-lock.ts)
+//   WORK/locks/<id>.lock, clean-<key>.lock    who is running what (experiments/lock.ts)
 //   WORK/logs/<id>.log                        each job's own output (progress, stages, errors)
 import path from 'node:path';
-import { type AttackConfig, type DefenseConfig, jobId, type Manifest, type ManifestJob } from './jobs.ts';
+import { type AttackConfig, type DefenseConfig, jobId, type Manifest, type ManifestJob } from './manifest.ts';
 
 const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '_');
 

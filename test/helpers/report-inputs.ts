@@ -5,8 +5,8 @@
 // the files written here, never from the report.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { encodeWav } from '../audio/wav.ts';
-import { createRng } from '../data/rng.ts';
+import { encodeWav } from '../../src/audio/wav.ts';
+import { createRng } from '../../src/data/rng.ts';
 
 export interface SyntheticOptions {
   models?: string[];
@@ -180,7 +180,7 @@ export async function writeAttackRun(run: string, o: { data: string; model: stri
       }
     }
   }
-  const { saveSafetensors, tensor } = await import('../torch/index.ts');
+  const { saveSafetensors, tensor } = await import('../../src/torch/index.ts');
   const a = tensor(clean, [words.length, frames, bins]);
   const b = tensor(triggered, [words.length, frames, bins]);
   try {

@@ -1,6 +1,6 @@
 // Grid files (YAML or JSON): data x models x attacks x defenses x clean ratios x seeds, read and checked
 // field by field. Every problem names the file, the line and the field, and for names (attacks, models,
-// defenses, recipes, options) the valid choices. The result is a normalised Grid that jobs.ts expands.
+// defenses, recipes, options) the valid choices. The result is a normalised Grid that manifest.ts expands.
 //
 //   name: table3
 //   data:
@@ -20,15 +20,15 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, LineCounter, type Node, parseDocument } from 'yaml';
-import { attackNames, getAttack } from '../attacks/index.ts';
-import { OptionError, type OptionValue, resolveOptions } from '../data/options.ts';
-import { SYNTH_PRESETS, type SynthPreset } from '../data/synth.ts';
-import { type WordSetName, wordSet } from '../data/words.ts';
-import { defenseNames, getDefense } from '../defenses/index.ts';
-import { getModelSpec, modelNames } from '../models/index.ts';
-import { attackFrontEnd } from './attack-run.ts';
-import type { DefenseRecipe } from './defend-run.ts';
-import type { RecipeName } from './train.ts';
+import { attackNames, getAttack } from '../../attacks/index.ts';
+import { SYNTH_PRESETS, type SynthPreset } from '../../data/synth.ts';
+import { type WordSetName, wordSet } from '../../data/words.ts';
+import { defenseNames, getDefense } from '../../defenses/index.ts';
+import { getModelSpec, modelNames } from '../../models/index.ts';
+import { OptionError, type OptionValue, resolveOptions } from '../../options/options.ts';
+import { attackFrontEnd } from '../attack-run.ts';
+import type { DefenseRecipe } from '../defend-run.ts';
+import type { RecipeName } from '../train.ts';
 
 export interface GridData {
   /** the data set's name in results (dataName) */

@@ -1,6 +1,7 @@
-// From jobs to the numbers of the paper-layout tables: one row per model x attack (and attack
+// The HTML report's paper table, from jobs (experiments/aggregate.ts does the arithmetic): one row per model x attack (and attack
 // configuration), one column group per defense setting, every cell a mean ± std over seeds, and the best
 // defense per row and metric. The layout is the GN-FT paper's Table I (../papers/gn-ft-zhou-lin-liu.txt).
+import { groupBy, lastPerKey, meanStd, type Stat } from '../experiments/aggregate.ts';
 import type { Job, Metrics } from './job.ts';
 import {
   attackName,
@@ -13,22 +14,6 @@ import {
   settingKey,
   settingLabel,
 } from './names.ts';
-
-export interface Stat {
-  mean: number;
-  /** sample standard deviation (n - 1); 0 for a single value */
-  std: number;
-  /** values (seeds) averaged; 0 for an Average row, which averages rows, not seeds */
-  n: number;
-}
-
-export function meanStd(values: readonly number[]): Stat | undefined {
-  const n = values.length;
-  if (n === 0) return undefined;
-  const mean = values.reduce((a, b) => a + b, 0) / n;
-  const std = n > 1 ? Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : 0;
-  return { mean, std, n };
-}
 
 export type MetricName = 'asr' | 'ca' | 'ra' | 'der';
 
@@ -141,9 +126,14 @@ function statsOf(metrics: readonly (Metrics | undefined)[], ders: readonly (numb
 /** The No Defense cell: the attack jobs' backdoored models, or else the defense jobs' `before`, once per attack seed. */
 function noDefenseCell(attackJobs: Job[], defenseJobs: Job[]): Cell {
   if (attackJobs.length) return statsOf(attackJobs.map((j) => j.metrics));
-  const bySeed = new Map<string, Metrics>();
-  for (const j of defenseJobs) if (j.before) bySeed.set(String(j.attackSeed ?? j.source), j.before);
-  return statsOf([...bySeed.values()]);
+  const measured = defenseJobs.filter((j) => j.before);
+  return statsOf(
+    lastPerKey(
+      measured,
+      (j) => String(j.attackSeed ?? j.source),
+      (j) => j.before,
+    ),
+  );
 }
 
 /** Values compare as displayed (percent, 1 decimal), so that ties look like ties. */
@@ -202,8 +192,7 @@ export function paperTable(dataset: string, allJobs: readonly Job[]): PaperTable
     ...[...settings.values()].sort(compareSettings).map((s) => ({ key: settingKey(s), label: settingLabel(s), setting: s })),
   ];
 
-  const groups = new Map<string, Job[]>();
-  for (const j of jobs.filter(inTable)) groups.set(configKey(j), [...(groups.get(configKey(j)) ?? []), j]);
+  const groups = groupBy(jobs.filter(inTable), configKey);
   const rows: Row[] = [...groups.values()].map((group) => {
     const first = group[0];
     const siblings = [...groups.values()].filter((g) => g[0].model === first.model && g[0].attack === first.attack).map((g) => attackConfig(g[0]));
@@ -252,8 +241,7 @@ function mostCommon(xs: readonly number[]): number | undefined {
 
 /** One table per data set, in name order. */
 export function paperTables(jobs: readonly Job[]): PaperTable[] {
-  const byData = new Map<string, Job[]>();
-  for (const j of jobs) byData.set(datasetKey(j), [...(byData.get(datasetKey(j)) ?? []), j]);
+  const byData = groupBy(jobs, datasetKey);
   return [...byData.keys()]
     .sort()
     .map((d) => paperTable(d, byData.get(d) ?? []))

@@ -6,11 +6,11 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type Grid, GridError, loadGrid, parseGrid } from './grid.ts';
-import { canonicalJson, expandGrid, jobId, parseShard, shardJobs } from './jobs.ts';
-import { configOfResult, resultJob } from './jobs-result.ts';
+import { type Grid, GridError, loadGrid, parseGrid } from './grid-file.ts';
+import { canonicalJson, expandGrid, jobId, parseShard, shardJobs } from './manifest.ts';
+import { configOfResult, resultJob } from './result.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const file = path.join(root, 'grids', 'test.yaml');
 
 const base = `
