@@ -77,8 +77,9 @@ export const fp: DefenseSpec<typeof fpOptions> = defineDefense({
   },
   // A TorchScript model whose pruned layer no forward hook can reach (its code reads the layer's weights
   // instead of calling it) is refused, naming the layer.
-  modelProblem(model, info) {
-    const conv = lastConvLayer(model, info.neuronLayers);
+  modelProblem(model, info, options) {
+    // -o layer=penultimate prunes the classifier's input features: only the classifier must be reachable
+    const conv = options?.layer === 'penultimate' ? null : lastConvLayer(model, info.neuronLayers);
     let layer: string;
     try {
       layer = conv ?? classifierLayer(model, info.neuronLayers);

@@ -191,7 +191,7 @@ describe('FP, CLP, NGF, NFT and ANP on TorchScript models', () => {
       assert.equal((report.details as { layer: string }).layer, 'fc');
       await assert.rejects(
         getDefense('fp').run(model, clean, { options: { ...getDefense('fp').recipes.default, epochs: 1 }, seed: 7, model: info }),
-        (e: Error) => why.test(e.message) && e.message.startsWith("fp ranks the neurons of 'conv2'"),
+        (e: Error) => why.test(e.message) && e.message.startsWith("fp ranks the channels of the last conv layer 'conv2'"),
       );
     } finally {
       disposeFeatureSet(clean);

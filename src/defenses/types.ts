@@ -78,7 +78,8 @@ export interface DefenseSpec<S extends OptionSpecs = OptionSpecs> {
   /** named option sets: 'default' (the project's choice) and 'paper' (the source's recipe) */
   recipes: Record<string, Record<string, OptionValue>>;
   /** why this defense cannot run on the model (no BatchNorm for CLP, ...); null when it can */
-  modelProblem?(model: KwsModel, info: ModelInfo): string | null;
+  /** `options`: as given (unresolved), for a defense whose need depends on them (fp's layer) */
+  modelProblem?(model: KwsModel, info: ModelInfo, options?: Record<string, unknown>): string | null;
   /** Resolves ctx.options over the declared defaults (refusing unknown and bad values), then purifies. */
   run(model: KwsModel, clean: CleanData, ctx: DefenseContext): Promise<DefenseReport>;
   /** Purifies a model that passed modelProblem, with options already resolved against `options` (defend-run resolves them before it reads any clip). */
@@ -94,7 +95,7 @@ export function defineDefense<S extends OptionSpecs>(spec: Omit<DefenseSpec<S>, 
     ...spec,
     // async, so a refusal rejects the promise as any other failure of the run does
     run: async (model, clean, ctx) => {
-      const problem = spec.modelProblem?.(model, ctx.model);
+      const problem = spec.modelProblem?.(model, ctx.model, ctx.options);
       if (problem) throw new Error(problem);
       return spec.purify(model, clean, { ...ctx, options: resolveOptions(spec.name, spec.options, ctx.options) });
     },

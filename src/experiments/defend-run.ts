@@ -115,7 +115,7 @@ export async function defendRun(o: DefendRunOptions): Promise<DefendRunResult> {
   let probe: Awaited<ReturnType<typeof measure>> | undefined;
   try {
     const info = { name: spec.name, neuronLayers: spec.neuronLayers(model), timeAxis: timeAxisOf(getFrontEnd(manifest.frontEnd)) };
-    const problem = defense.modelProblem?.(model, info);
+    const problem = defense.modelProblem?.(model, info, { ...defense.recipes[recipe], ...(o.options ?? {}) });
     if (problem) throw new DefendRunError(problem);
     // Bad options fail here, before any clip is read.
     const options = resolveOptions(defense.name, defense.options, { ...defense.recipes[recipe], ...(o.options ?? {}) });

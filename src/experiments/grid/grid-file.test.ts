@@ -148,7 +148,7 @@ describe('grid files', () => {
     assert.match(errorOf(`${base}target: sheila\n`), /target: 'sheila' is not a word of scd10/);
     assert.match(
       errorOf(base.replace('preset: tiny', 'preset: huge')),
-      /:5: data\[0\]\.synth\.preset: unknown synth preset 'huge'; choose one of tiny, small, full/,
+      /:5: data\[0\]\.synth\.preset: unknown synth preset 'huge'; choose one of tiny, quick, small, full/,
     );
     assert.match(errorOf(base.replace('models: [resnet] }', 'models: [kwt] }')), /attacks\[1\]\.models\[0\]: 'kwt' is not one of the grid's models/);
     assert.match(
