@@ -25,8 +25,9 @@ describe('kwshield CLI', () => {
   it('usage errors exit 2, failures exit 1 with a message naming the input', () => {
     assert.equal(run(['train']).code, 2);
     assert.equal(run(['no-such-command']).code, 2);
+    // a data folder that does not exist is refused before any work, as a bad argument (cli/preflight.ts)
     const missing = run(['train', '--data', path.join(work, 'nowhere'), '--out', path.join(work, 'r0')]);
-    assert.equal(missing.code, 1);
+    assert.equal(missing.code, 2);
     assert.match(missing.stderr, /nowhere/);
     assert.doesNotMatch(missing.stderr, /at .*\.ts:\d+/, 'no stack trace without --debug');
     const badModel = run(['train', '--data', data, '--model', 'vgg', '--out', path.join(work, 'r1')]);
