@@ -161,7 +161,10 @@ export function demoCommand(): Command {
   return new Command('demo')
     .description('the whole story on a synthetic Speech Commands set: backdoor a ResNet, run every defense, print the table, write the HTML report')
     .option('--out <dir>', 'demo folder (results, runs, report.html)', 'runs/demo')
-    .option('--quick', 'the story in minutes: a 1,000-clip synthetic set, 16 epochs, 20% poisoning, GN-FT (40 epochs) beside FT and FP (20) with 25% clean data')
+    .option(
+      '--quick',
+      'the story in minutes: a 1,000-clip synthetic set, 16 epochs, 20% poisoning, GN-FT (40 epochs) beside FT and FP (20) with 25% clean data',
+    )
     .option('--model <name>', `one of ${modelNames().join(', ')}`, 'resnet')
     .option('--attack <name>', `one of ${attackNames().join(', ')}`, 'badnets')
     .option('--data <dir>', 'use this Speech Commands folder (SCD-10 words) instead of the synthetic one')
