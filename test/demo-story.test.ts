@@ -2,7 +2,8 @@
 // result files (the attack first, then the defenses from the lowest ASR after).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backdoorEffect, demoStory } from '../src/cli/commands/demo.ts';
+import { backdoorEffect, demoDefenses, demoStory, shortenedBudgets } from '../src/cli/commands/demo.ts';
+import { defenseNames } from '../src/defenses/index.ts';
 import type { JobResult } from '../src/experiments/grid/result.ts';
 
 describe('demo story', () => {
@@ -27,5 +28,13 @@ describe('demo story', () => {
 
   it('says nothing when the attack job did not finish', () => {
     assert.deepEqual(demoStory([]), []);
+  });
+
+  it('runs every defense in the full demo and names what it shortened against the recipe', () => {
+    const full = demoDefenses(false, false);
+    assert.deepEqual([...new Set(full.map((d) => d.defense))].sort(), [...defenseNames()].sort());
+    assert.deepEqual(shortenedBudgets(full).sort(), ['anp 100 of 1000 iterations', 'gnft (paper) 40 of 300 epochs']);
+    assert.deepEqual(shortenedBudgets(demoDefenses(false, true)), []);
+    assert.ok(shortenedBudgets(demoDefenses(true, false)).includes('gnft (default) 40 of 60 epochs'));
   });
 });
