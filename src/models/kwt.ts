@@ -1,8 +1,9 @@
 // Keyword Transformer (Berg et al., Interspeech'21; attacks.md section 8): one token per MFCC frame, a
 // learnable CLS token and learned positions, 12 post-norm encoder layers, a Linear head on the CLS output.
-import { chain, Dropout, FeatureNorm, Linear, Module, normalParameter, release } from '../nn/index.ts';
+import { chain, Dropout, FeatureNorm, Linear, normalParameter, release } from '../nn/index.ts';
 import { TransformerEncoder, TransformerEncoderLayer } from '../nn/layers/transformer.ts';
 import { add, cat, type Tensor } from '../torch/index.ts';
+import { ConfiguredModel } from './configured-model.ts';
 import { registerModel } from './registry.ts';
 
 export interface KwtConfig {
@@ -27,7 +28,7 @@ export const kwtDefaults: KwtConfig = { classes: 10, inputShape: [98, 40], dim: 
 /** KWT's LayerNorm epsilon ([KWT] transformer_utils.py TransformerBlock: 1e-6, not PyTorch's 1e-5). */
 const layerNormEps = 1e-6;
 
-export class Kwt extends Module {
+export class Kwt extends ConfiguredModel<KwtConfig> {
   input_norm: FeatureNorm;
   cls_token: Tensor;
   pos_embedding: Tensor;
@@ -35,11 +36,9 @@ export class Kwt extends Module {
   dropout: Dropout;
   transformer: TransformerEncoder;
   head: Linear;
-  readonly config: KwtConfig;
 
   constructor(config: Partial<KwtConfig> = {}) {
-    super();
-    this.config = { ...kwtDefaults, ...config };
+    super(kwtDefaults, config);
     const { inputShape, dim, depth, heads, mlpDim, dropout } = this.config;
     const [frames, coefficients] = inputShape;
     if (dim % heads !== 0) throw new Error(`KWT: dim ${dim} is not divisible by heads ${heads}`);
