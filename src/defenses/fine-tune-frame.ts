@@ -49,6 +49,16 @@ export const fineTuneOptionSpecs = {
   clipNorm: { type: 'number', default: 0, min: 0, help: 'clip the global gradient norm to this (0: off)' },
 } as const satisfies OptionSpecs;
 
+/**
+ * FT's recipes, FT-SAM's too (its option defaults are FT's optimiser). paper: [BB] as written, the short
+ * batch kept, BatchNorm in train mode, the last epoch, every clean clip fit. default: the project's, the
+ * same optimiser with the batching and BatchNorm handling of GN-FT's default and a 20% hold-out.
+ */
+export const ftRecipes = {
+  paper: { shortBatch: 'keep', batchNorm: 'train', select: 'last', holdout: 0 },
+  default: { shortBatch: 'merge', batchNorm: 'recalibrate', select: 'last', holdout: 0.2 },
+};
+
 /** The fine-tuning options as resolved; clipNorm belongs to the step, not to the loop's settings. */
 export type FineTuneOptions = Omit<OptionsOf<typeof fineTuneOptionSpecs>, 'clipNorm'>;
 

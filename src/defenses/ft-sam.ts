@@ -8,7 +8,7 @@
 // Not reproduced: [BB] steps its cosine schedule per batch with T_max 100, so the rate oscillates with a
 // period of 200 batches whatever the epoch count; the loop's cosine runs once over the epochs.
 
-import { fineTuneOptionSpecs, fineTuningDefense } from './fine-tune-frame.ts';
+import { fineTuneOptionSpecs, fineTuningDefense, ftRecipes } from './fine-tune-frame.ts';
 import { gradNormFineTuneStep } from './gnft-step.ts';
 import { registerDefense } from './registry.ts';
 import type { DefenseSpec } from './types.ts';
@@ -24,13 +24,8 @@ export const ftSam: DefenseSpec<typeof ftSamOptions> = fineTuningDefense({
   name: 'ft-sam',
   description: 'FT-SAM: fine-tuning with adaptive sharpness-aware minimisation on the clean clips (BackdoorBench FT-SAM)',
   options: ftSamOptions,
-  recipes: {
-    // [BB] ft-sam.py: SGD 0.01, momentum 0.9, wd 5e-4, 100 epochs (the option defaults), the short batch
-    // kept, BatchNorm in train mode, the last epoch, every clean clip trained on.
-    paper: { shortBatch: 'keep', batchNorm: 'train', select: 'last', holdout: 0 },
-    // The project's: the same optimiser with the batching and BatchNorm handling FT's and GN-FT's defaults use.
-    default: { shortBatch: 'merge', batchNorm: 'recalibrate', select: 'last', holdout: 0.2 },
-  },
+  // [BB] ft-sam.py trains as FT does: SGD 0.01, momentum 0.9, wd 5e-4, 100 epochs (the option defaults)
+  recipes: ftRecipes,
   // FT's phase name, which seeds the batch order: for a seed, FT and FT-SAM see the same batches, so the
   // two differ only by the step (and rho = 0 reproduces FT bit for bit). Checkpoints are ft-* files.
   phase: 'ft',
