@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gradNormPenaltyStep } from '../src/defenses/gnft-step.ts';
+import type { KwsModel } from '../src/models/registry.ts';
 import { ResNet } from '../src/models/resnet.ts';
 import { loadTorchScriptModel } from '../src/models/torchscript.ts';
 import { adam, sgd } from '../src/nn/index.ts';
@@ -64,9 +65,11 @@ const caseNames = ['resnet.train_step.adam', 'resnet.gnft_step.sgd', 'resnet.eva
 /** The PyTorch case a case of ours is compared with. */
 const torchCaseOf = (name: string) => name.replace('resnet_torchscript.', 'resnet.');
 
-function measureResNet(): Map<string, number> {
-  manualSeed(0);
-  const model = new ResNet().train();
+/**
+ * A random MFCC batch and labels for `model` (built right after manualSeed(0), so every case draws the
+ * same batch), in the chosen layout, and the loss over them; the model follows the layout too.
+ */
+function resnetBatch(model: KwsModel): { x: Tensor; y: Tensor; lossFn: () => Tensor } {
   let x: Tensor = keep(randn([batch, 1, 101, 40]));
   if (layout === 'channelsLast') {
     model.channelsLast();
@@ -75,7 +78,13 @@ function measureResNet(): Map<string, number> {
     contiguousInput.dispose();
   }
   const y = keep(randint(0, 10, [batch]));
-  const lossFn = () => crossEntropy(model.forward(x), y);
+  return { x, y, lossFn: () => crossEntropy(model.forward(x), y) };
+}
+
+function measureResNet(): Map<string, number> {
+  manualSeed(0);
+  const model = new ResNet().train();
+  const { x, y, lossFn } = resnetBatch(model);
   const out = new Map<string, number>();
   const optimizer = adam(model.parameters(), { lr: 1e-4 });
   out.set(
@@ -104,15 +113,7 @@ function measureResNet(): Map<string, number> {
 function measureTorchScriptResNet(file: string): Map<string, number> {
   manualSeed(0);
   const model = loadTorchScriptModel(file).train();
-  let x: Tensor = keep(randn([batch, 1, 101, 40]));
-  if (layout === 'channelsLast') {
-    model.channelsLast();
-    const contiguousInput = x;
-    x = keep(x.contiguous('channelsLast'));
-    contiguousInput.dispose();
-  }
-  const y = keep(randint(0, 10, [batch]));
-  const lossFn = () => crossEntropy(model.forward(x), y);
+  const { x, y, lossFn } = resnetBatch(model);
   const momentum = sgd(model.parameters(), { lr: 1e-3, momentum: 0.9 });
   const ms = timed(() => gradNormPenaltyStep(model, momentum, lossFn, { r: 0.05, alpha: 0.7, normalization: 'per-tensor' }), steps);
   momentum.dispose();
