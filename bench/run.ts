@@ -24,6 +24,7 @@ import { loadTorchScriptModel } from '../src/models/torchscript.ts';
 import { adam, sgd } from '../src/nn/index.ts';
 import { trainStep } from '../src/nn/train-step.ts';
 import { crossEntropy, keep, manualSeed, memory, noGrad, randint, randn, setNumThreads, type Tensor, tidy } from '../src/torch/index.ts';
+import { versusTorchFlags, versusTorchSettings } from './flags.ts';
 import { timed } from './timing.ts';
 import {
   findTorchPython,
@@ -39,27 +40,11 @@ import {
 
 const { values } = parseArgs({
   options: {
-    steps: { type: 'string', default: '5' },
-    batch: { type: 'string', default: '256' },
-    threads: { type: 'string', default: '2' },
-    rounds: { type: 'string', default: '3' },
-    layout: { type: 'string', default: 'channelsLast' },
-    'no-torch': { type: 'boolean', default: false },
-    'no-default': { type: 'boolean', default: false },
+    ...versusTorchFlags({ steps: '5', batch: '256', rounds: '3' }),
     'no-torchscript': { type: 'boolean', default: false },
-    'torch-allocators': { type: 'string', default: 'glibc-keep' },
   },
 });
-const steps = Number(values.steps);
-const batch = Number(values.batch);
-const threads = Number(values.threads);
-const rounds = Number(values.rounds);
-for (const [name, v] of Object.entries({ steps, batch, threads, rounds })) {
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer, got '${values[name as keyof typeof values]}'`);
-}
-type Layout = 'contiguous' | 'channelsLast';
-const layout = values.layout as Layout;
-if (layout !== 'channelsLast' && layout !== 'contiguous') throw new Error(`--layout must be channelsLast or contiguous, got '${values.layout}'`);
+const { steps, batch, threads, rounds, layout } = versusTorchSettings(values);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const caseNames = ['resnet.train_step.adam', 'resnet.gnft_step.sgd', 'resnet.eval_forward', 'resnet_torchscript.gnft_step.sgd'];
 /** The PyTorch case a case of ours is compared with. */
