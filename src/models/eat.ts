@@ -21,7 +21,7 @@ import {
   zeros,
 } from '../torch/index.ts';
 import { ConfiguredModel } from './configured-model.ts';
-import { registerModel } from './registry.ts';
+import { registerFamily } from './registry.ts';
 
 export interface EatConfig {
   classes: number;
@@ -294,19 +294,22 @@ function eatInputConfig([samples]: readonly number[]): Partial<EatConfig> {
   return { inputSamples: samples };
 }
 
-const eatVariant = (name: string, description: string, defaults: EatConfig) =>
-  registerModel<EatConfig>({
-    name,
-    description,
+registerFamily<EatConfig>(
+  {
     frontEnd: 'waveform-16k',
     inputShape: [16384],
     inputKind: 'waveform',
     inputConfig: eatInputConfig,
-    defaults: { ...defaults },
     build: (config) => new Eat(config),
     neuronLayers: (model) => (model as Eat).neuronLayers(),
     fastRecipe: eatFastRecipe,
-  });
-
-eatVariant('eat', 'EAT-S (Gazneli et al. 2022): raw-waveform conv front-end (x256 down-sampling) + 4-layer post-norm transformer, emb 128', eatDefaults);
-eatVariant('eat-m', 'EAT-M (Gazneli et al. 2022): nf 32, emb 256, 6 layers, 16 heads, FF 2048', eatMDefaults);
+  },
+  [
+    {
+      name: 'eat',
+      description: 'EAT-S (Gazneli et al. 2022): raw-waveform conv front-end (x256 down-sampling) + 4-layer post-norm transformer, emb 128',
+      defaults: eatDefaults,
+    },
+    { name: 'eat-m', description: 'EAT-M (Gazneli et al. 2022): nf 32, emb 256, 6 layers, 16 heads, FF 2048', defaults: eatMDefaults },
+  ],
+);

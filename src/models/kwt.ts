@@ -4,7 +4,7 @@ import { chain, Dropout, FeatureNorm, Linear, normalParameter, release } from '.
 import { TransformerEncoder, TransformerEncoderLayer } from '../nn/layers/transformer.ts';
 import { add, cat, type Tensor } from '../torch/index.ts';
 import { ConfiguredModel } from './configured-model.ts';
-import { registerModel } from './registry.ts';
+import { registerFamily } from './registry.ts';
 
 export interface KwtConfig {
   classes: number;
@@ -103,20 +103,19 @@ export class Kwt extends ConfiguredModel<KwtConfig> {
   }
 }
 
-const variant = (name: string, description: string, overrides: Partial<KwtConfig>) =>
-  registerModel<KwtConfig>({
-    name,
-    description,
+registerFamily<KwtConfig>(
+  {
     frontEnd: 'mfcc-kwt',
-    inputShape: [...kwtDefaults.inputShape],
+    inputShape: kwtDefaults.inputShape,
     inputKind: 'spectral',
     // one token per frame: the positional embedding has frames + 1 rows
     inputConfig: ([frames, coefficients]) => ({ inputShape: [frames, coefficients] }),
-    defaults: { ...kwtDefaults, ...overrides },
     build: (config) => new Kwt(config),
     neuronLayers: (model) => (model as Kwt).neuronLayers(),
-  });
-
-variant('kwt', 'KWT-1 (Berg et al. 2021): 98 frame tokens + CLS, 12 post-norm layers, d 64, 1 head, MLP 256 (~0.6M)', {});
-variant('kwt-2', 'KWT-2: d 128, 2 heads, MLP 512 (~2.4M)', { dim: 128, heads: 2, mlpDim: 512 });
-variant('kwt-3', 'KWT-3: d 192, 3 heads, MLP 768 (~5.4M)', { dim: 192, heads: 3, mlpDim: 768 });
+  },
+  [
+    { name: 'kwt', description: 'KWT-1 (Berg et al. 2021): 98 frame tokens + CLS, 12 post-norm layers, d 64, 1 head, MLP 256 (~0.6M)', defaults: kwtDefaults },
+    { name: 'kwt-2', description: 'KWT-2: d 128, 2 heads, MLP 512 (~2.4M)', defaults: { ...kwtDefaults, dim: 128, heads: 2, mlpDim: 512 } },
+    { name: 'kwt-3', description: 'KWT-3: d 192, 3 heads, MLP 768 (~5.4M)', defaults: { ...kwtDefaults, dim: 192, heads: 3, mlpDim: 768 } },
+  ],
+);

@@ -5,7 +5,7 @@ import { chain, FeatureNorm, Linear, release } from '../nn/index.ts';
 import { LSTM } from '../nn/layers/lstm.ts';
 import { fillInPlace, narrow, noGrad, type Tensor, tidy } from '../torch/index.ts';
 import { ConfiguredModel } from './configured-model.ts';
-import { registerModel } from './registry.ts';
+import { registerFamily } from './registry.ts';
 
 export interface LstmConfig {
   classes: number;
@@ -101,19 +101,18 @@ export function lstmUnitParameters(neuronLayer: string, hiddenSize: number, unit
 // lstm-large shares the setting for the same reason; it has not been trained to a figure yet.
 const lstmFastRecipe = { batchSize: 32 };
 
-const lstmVariant = (name: string, description: string, defaults: LstmConfig) =>
-  registerModel<LstmConfig>({
-    name,
-    description,
+registerFamily<LstmConfig>(
+  {
     frontEnd: 'mfcc-16k',
     inputShape: [101, 40],
     inputKind: 'spectral',
     inputConfig: ([frames, coefficients]) => ({ inputShape: [frames, coefficients] }),
-    defaults: { ...defaults },
     build: (config) => new LstmNet(config),
     neuronLayers: (model) => (model as LstmNet).neuronLayers(),
     fastRecipe: lstmFastRecipe,
-  });
-
-lstmVariant('lstm', '2-layer unidirectional LSTM, hidden 128, over MFCC frames; last step -> Linear', lstmDefaults);
-lstmVariant('lstm-large', "GN-FT authors' RNN: 3-layer unidirectional LSTM, hidden 768; last step -> Linear", lstmLargeDefaults);
+  },
+  [
+    { name: 'lstm', description: '2-layer unidirectional LSTM, hidden 128, over MFCC frames; last step -> Linear', defaults: lstmDefaults },
+    { name: 'lstm-large', description: "GN-FT authors' RNN: 3-layer unidirectional LSTM, hidden 768; last step -> Linear", defaults: lstmLargeDefaults },
+  ],
+);
