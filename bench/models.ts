@@ -10,10 +10,11 @@
 //  "torch_best_ms","torch_best_config","ratio","torch_default_ms","ratio_default"}
 // (ratio = ours / PyTorch at its best; < 1 is faster; null without PyTorch), then a table on stderr.
 import { parseArgs } from 'node:util';
-import { buildModel, getModelSpec, type MemoryLayout, modelNames } from '../src/models/index.ts';
+import { buildModel, getModelSpec, modelNames } from '../src/models/index.ts';
 import { adamW } from '../src/nn/index.ts';
 import { trainStep } from '../src/nn/train-step.ts';
 import { crossEntropy, emptyCache, keep, manualSeed, memory, noGrad, randint, randn, setNumThreads, tidy } from '../src/torch/index.ts';
+import { versusTorchFlags, versusTorchSettings } from './flags.ts';
 import { timed } from './timing.ts';
 import {
   findTorchPython,
@@ -28,30 +29,15 @@ import {
 
 const { values } = parseArgs({
   options: {
-    steps: { type: 'string', default: '3' },
-    batch: { type: 'string', default: '128' },
-    threads: { type: 'string', default: '2' },
+    ...versusTorchFlags({ steps: '3', batch: '128', rounds: '1' }),
     models: { type: 'string' },
-    layout: { type: 'string', default: 'channelsLast' },
-    rounds: { type: 'string', default: '1' },
     warmups: { type: 'string', default: '2' },
-    'no-torch': { type: 'boolean', default: false },
-    'torch-allocators': { type: 'string', default: 'glibc-keep' },
-    'no-default': { type: 'boolean', default: false },
   },
 });
-const steps = Number(values.steps);
-const batch = Number(values.batch);
-const threads = Number(values.threads);
-const rounds = Number(values.rounds);
 const warmups = Number(values.warmups);
 if (!Number.isInteger(warmups) || warmups < 0) throw new Error(`--warmups must be a non-negative integer, got '${values.warmups}'`);
-for (const [name, v] of Object.entries({ steps, batch, threads, rounds })) {
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer, got '${values[name as keyof typeof values]}'`);
-}
+const { steps, batch, threads, rounds, layout } = versusTorchSettings(values);
 const classes = 10;
-const layout = values.layout as MemoryLayout;
-if (layout !== 'channelsLast' && layout !== 'contiguous') throw new Error(`--layout must be channelsLast or contiguous, got '${values.layout}'`);
 
 const round = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits;
 const samplesPerS = (ms: number) => round((batch / ms) * 1000, 1);

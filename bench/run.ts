@@ -18,11 +18,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gradNormPenaltyStep } from '../src/defenses/gnft-step.ts';
+import type { KwsModel } from '../src/models/registry.ts';
 import { ResNet } from '../src/models/resnet.ts';
 import { loadTorchScriptModel } from '../src/models/torchscript.ts';
 import { adam, sgd } from '../src/nn/index.ts';
 import { trainStep } from '../src/nn/train-step.ts';
 import { crossEntropy, keep, manualSeed, memory, noGrad, randint, randn, setNumThreads, type Tensor, tidy } from '../src/torch/index.ts';
+import { versusTorchFlags, versusTorchSettings } from './flags.ts';
 import { timed } from './timing.ts';
 import {
   findTorchPython,
@@ -38,35 +40,21 @@ import {
 
 const { values } = parseArgs({
   options: {
-    steps: { type: 'string', default: '5' },
-    batch: { type: 'string', default: '256' },
-    threads: { type: 'string', default: '2' },
-    rounds: { type: 'string', default: '3' },
-    layout: { type: 'string', default: 'channelsLast' },
-    'no-torch': { type: 'boolean', default: false },
-    'no-default': { type: 'boolean', default: false },
+    ...versusTorchFlags({ steps: '5', batch: '256', rounds: '3' }),
     'no-torchscript': { type: 'boolean', default: false },
-    'torch-allocators': { type: 'string', default: 'glibc-keep' },
   },
 });
-const steps = Number(values.steps);
-const batch = Number(values.batch);
-const threads = Number(values.threads);
-const rounds = Number(values.rounds);
-for (const [name, v] of Object.entries({ steps, batch, threads, rounds })) {
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer, got '${values[name as keyof typeof values]}'`);
-}
-type Layout = 'contiguous' | 'channelsLast';
-const layout = values.layout as Layout;
-if (layout !== 'channelsLast' && layout !== 'contiguous') throw new Error(`--layout must be channelsLast or contiguous, got '${values.layout}'`);
+const { steps, batch, threads, rounds, layout } = versusTorchSettings(values);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const caseNames = ['resnet.train_step.adam', 'resnet.gnft_step.sgd', 'resnet.eval_forward', 'resnet_torchscript.gnft_step.sgd'];
 /** The PyTorch case a case of ours is compared with. */
 const torchCaseOf = (name: string) => name.replace('resnet_torchscript.', 'resnet.');
 
-function measureResNet(): Map<string, number> {
-  manualSeed(0);
-  const model = new ResNet().train();
+/**
+ * A random MFCC batch and labels for `model` (built right after manualSeed(0), so every case draws the
+ * same batch), in the chosen layout, and the loss over them; the model follows the layout too.
+ */
+function resnetBatch(model: KwsModel): { x: Tensor; y: Tensor; lossFn: () => Tensor } {
   let x: Tensor = keep(randn([batch, 1, 101, 40]));
   if (layout === 'channelsLast') {
     model.channelsLast();
@@ -75,7 +63,13 @@ function measureResNet(): Map<string, number> {
     contiguousInput.dispose();
   }
   const y = keep(randint(0, 10, [batch]));
-  const lossFn = () => crossEntropy(model.forward(x), y);
+  return { x, y, lossFn: () => crossEntropy(model.forward(x), y) };
+}
+
+function measureResNet(): Map<string, number> {
+  manualSeed(0);
+  const model = new ResNet().train();
+  const { x, y, lossFn } = resnetBatch(model);
   const out = new Map<string, number>();
   const optimizer = adam(model.parameters(), { lr: 1e-4 });
   out.set(
@@ -104,15 +98,7 @@ function measureResNet(): Map<string, number> {
 function measureTorchScriptResNet(file: string): Map<string, number> {
   manualSeed(0);
   const model = loadTorchScriptModel(file).train();
-  let x: Tensor = keep(randn([batch, 1, 101, 40]));
-  if (layout === 'channelsLast') {
-    model.channelsLast();
-    const contiguousInput = x;
-    x = keep(x.contiguous('channelsLast'));
-    contiguousInput.dispose();
-  }
-  const y = keep(randint(0, 10, [batch]));
-  const lossFn = () => crossEntropy(model.forward(x), y);
+  const { x, y, lossFn } = resnetBatch(model);
   const momentum = sgd(model.parameters(), { lr: 1e-3, momentum: 0.9 });
   const ms = timed(() => gradNormPenaltyStep(model, momentum, lossFn, { r: 0.05, alpha: 0.7, normalization: 'per-tensor' }), steps);
   momentum.dispose();

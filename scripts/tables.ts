@@ -65,6 +65,23 @@ function readRows(files: string[]): Row[] {
   );
 }
 
+/**
+ * The rows of each (model, attack), in the order first seen, with the backdoored model's metrics before
+ * any defense (No Defense): one value per backdoored model, that is per attack seed.
+ */
+function byModelAndAttack(rows: Row[]): { model: string; attack: string; of: Row[]; before: Row['before'][] }[] {
+  return [...new Set(rows.map((r) => `${r.model}|${r.attack}`))].map((g) => {
+    const [model, attack] = g.split('|');
+    const of = rows.filter((r) => r.model === model && r.attack === attack);
+    const before = lastPerKey(
+      of,
+      (r) => r.attackSeed,
+      (r) => r.before,
+    );
+    return { model, attack, of, before };
+  });
+}
+
 /** The options that tell the study's settings apart, compactly. */
 function recipeOf(r: Row): string {
   const o = r.options;
@@ -95,18 +112,9 @@ function study(files: string[]): void {
 function defenses(files: string[]): void {
   const rows = readRows(files);
   const settings = [...new Set(rows.map((r) => r.setting))];
-  const groups = [...new Set(rows.map((r) => `${r.model}|${r.attack}`))];
   console.log(`| model | attack | No Defense ASR | No Defense CA | ${settings.map((s) => `${s} ASR | ${s} CA`).join(' | ')} |`);
   console.log(`|---|---|---|---|${settings.map(() => '---|---').join('|')}|`);
-  for (const g of groups) {
-    const [model, attack] = g.split('|');
-    const of = rows.filter((r) => r.model === model && r.attack === attack);
-    // No Defense: one value per backdoored model (attack seed).
-    const before = lastPerKey(
-      of,
-      (r) => r.attackSeed,
-      (r) => r.before,
-    );
+  for (const { model, attack, of, before } of byModelAndAttack(rows)) {
     const cells = settings.map((s) => {
       const sr = of.filter((r) => r.setting === s);
       return `${meanStd(sr.map((r) => r.after.asr))} | ${meanStd(sr.map((r) => r.after.ca))}`;
@@ -138,14 +146,7 @@ function defenseRows(args: string[]): void {
   const settings = only ?? [...new Set(rows.map((r) => r.setting))];
   console.log('| model | attack | defense | models | CA | ASR | RA | DER | wall s |');
   console.log('|---|---|---|---|---|---|---|---|---|');
-  for (const g of [...new Set(rows.map((r) => `${r.model}|${r.attack}`))]) {
-    const [model, attack] = g.split('|');
-    const of = rows.filter((r) => r.model === model && r.attack === attack);
-    const before = lastPerKey(
-      of,
-      (r) => r.attackSeed,
-      (r) => r.before,
-    );
+  for (const { model, attack, of, before } of byModelAndAttack(rows)) {
     console.log(
       `| ${model} | ${attack} | No Defense | ${before.length} | ${meanStd(before.map((b) => b.ca))} | ${meanStd(before.map((b) => b.asr))} | ${meanStd(before.map((b) => b.ra))} | - | - |`,
     );

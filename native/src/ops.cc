@@ -2,6 +2,7 @@
 // IValues argument by argument from the schema's types. This keeps the C++ small: every op the
 // TypeScript side wraps (conv2d, lstm, stft, linalg_eigh, ...) needs no new native code.
 #include "common.h"
+#include "ivalue_js.h"
 
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/core/stack.h>
@@ -198,37 +199,18 @@ c10::IValue ToIValue(Napi::Env env, const Napi::Value& v, const ArgSpec& a) {
 }
 
 Napi::Value FromIValue(Napi::Env env, const c10::IValue& v) {
-  if (v.isTensor()) {
-    const auto& t = v.toTensor();
-    return t.defined() ? Napi::Value(TensorHandle::Wrap(env, t)) : env.Null();
-  }
-  if (v.isNone()) return env.Null();
-  if (v.isInt()) return Napi::Number::New(env, static_cast<double>(v.toInt()));
-  if (v.isDouble()) return Napi::Number::New(env, v.toDouble());
-  if (v.isBool()) return Napi::Boolean::New(env, v.toBool());
-  if (v.isScalar()) {
-    auto s = v.toScalar();
-    if (s.isBoolean()) return Napi::Boolean::New(env, s.toBool());
-    return Napi::Number::New(env, s.toDouble());
-  }
-  if (v.isString()) return Napi::String::New(env, v.toStringRef());
+  // before the generic list case: every element of a tensor list is wrapped, an undefined one too
   if (v.isTensorList()) {
     auto list = v.toTensorVector();
     auto arr = Napi::Array::New(env, list.size());
     for (size_t i = 0; i < list.size(); ++i) arr.Set(static_cast<uint32_t>(i), TensorHandle::Wrap(env, list[i]));
     return arr;
   }
-  if (v.isTuple()) {
-    const auto& elems = v.toTupleRef().elements();
-    auto arr = Napi::Array::New(env, elems.size());
-    for (size_t i = 0; i < elems.size(); ++i) arr.Set(static_cast<uint32_t>(i), FromIValue(env, elems[i]));
-    return arr;
-  }
-  if (v.isList()) {
-    auto list = v.toListRef();
-    auto arr = Napi::Array::New(env, list.size());
-    for (size_t i = 0; i < list.size(); ++i) arr.Set(static_cast<uint32_t>(i), FromIValue(env, list[i]));
-    return arr;
+  if (auto js = CommonFromIValue(env, v, FromIValue)) return *js;
+  if (v.isScalar()) {
+    auto s = v.toScalar();
+    if (s.isBoolean()) return Napi::Boolean::New(env, s.toBool());
+    return Napi::Number::New(env, s.toDouble());
   }
   throw std::runtime_error(std::string("cannot return a value of type ") + v.tagKind() + " to JS");
 }

@@ -7,6 +7,7 @@
 // A TorchScript archive is code: loading one runs no Python, but its forward is a program the archive's
 // author wrote. Load only models you trust.
 #include "common.h"
+#include "ivalue_js.h"
 
 #include <torch/script.h>
 #include <torch/csrc/jit/ir/constants.h>
@@ -56,27 +57,7 @@ c10::IValue InputToIValue(Napi::Env env, const Napi::Value& v, const std::string
 
 // IValue -> JS for outputs and plain attributes; tensors become new handles (tracked by the caller's scope).
 Napi::Value OutputFromIValue(Napi::Env env, const c10::IValue& v) {
-  if (v.isTensor()) {
-    const auto& t = v.toTensor();
-    return t.defined() ? Napi::Value(TensorHandle::Wrap(env, t)) : env.Null();
-  }
-  if (v.isNone()) return env.Null();
-  if (v.isInt()) return Napi::Number::New(env, static_cast<double>(v.toInt()));
-  if (v.isDouble()) return Napi::Number::New(env, v.toDouble());
-  if (v.isBool()) return Napi::Boolean::New(env, v.toBool());
-  if (v.isString()) return Napi::String::New(env, v.toStringRef());
-  if (v.isTuple()) {
-    const auto& elems = v.toTupleRef().elements();
-    auto arr = Napi::Array::New(env, elems.size());
-    for (size_t i = 0; i < elems.size(); ++i) arr.Set(static_cast<uint32_t>(i), OutputFromIValue(env, elems[i]));
-    return arr;
-  }
-  if (v.isList()) {
-    auto list = v.toListRef();
-    auto arr = Napi::Array::New(env, list.size());
-    for (size_t i = 0; i < list.size(); ++i) arr.Set(static_cast<uint32_t>(i), OutputFromIValue(env, list[i]));
-    return arr;
-  }
+  if (auto js = CommonFromIValue(env, v, OutputFromIValue)) return *js;
   if (v.isGenericDict()) {
     auto obj = Napi::Object::New(env);
     for (const auto& e : v.toGenericDict()) {

@@ -159,16 +159,13 @@ describe('malformed WAVs are rejected, naming the file', () => {
 });
 
 describe('files', () => {
-  let dir = '';
-  useTempDir('kwshield-wav-', (made) => {
-    dir = made;
-  });
+  const dir = useTempDir('kwshield-wav-');
 
   it('writeWav writes atomically and readWav / probeWav read it back', async () => {
-    const file = path.join(dir, 'a.wav');
+    const file = path.join(dir(), 'a.wav');
     const samples = ramp(16000);
     await writeWav(file, samples, 16000, { bitsPerSample: 16 });
-    assert.deepEqual(await readdir(dir), ['a.wav']); // no temp file left behind
+    assert.deepEqual(await readdir(dir()), ['a.wav']); // no temp file left behind
     const wav = await readWav(file);
     assert.deepEqual(wav.samples, samples);
     const info = await probeWav(file);
@@ -177,15 +174,15 @@ describe('files', () => {
 
   it('probeWav walks past a large chunk before the header', async () => {
     const { fmt, data } = parts(ramp(50));
-    const file = path.join(dir, 'big-list.wav');
+    const file = path.join(dir(), 'big-list.wav');
     await writeFile(file, riff(chunk('LIST', new Uint8Array(100_001)), fmt, data));
     assert.equal((await probeWav(file)).frames, 50);
   });
 
   it('errors name the file for missing and malformed files', async () => {
-    const missing = path.join(dir, 'missing.wav');
+    const missing = path.join(dir(), 'missing.wav');
     await assert.rejects(readWav(missing), (err: unknown) => err instanceof WavError && err.message.includes(missing) && /ENOENT/.test(err.message));
-    const truncated = path.join(dir, 'truncated.wav');
+    const truncated = path.join(dir(), 'truncated.wav');
     await writeFile(truncated, encodeWav(ramp(100), 16000).subarray(0, 100));
     await assert.rejects(readWav(truncated), new RegExp(`${truncated}: truncated`));
     await assert.rejects(probeWav(truncated), new RegExp(`${truncated}: truncated`));

@@ -1,7 +1,7 @@
 // What the subcommands share about their arguments: the option parsers (each throws a usage error, exit 2,
 // that names the option and shows a valid value) and the look-ups a flag's default needs. Commands import
 // this, never each other.
-import { InvalidArgumentError } from '@commander-js/extra-typings';
+import { type Command, InvalidArgumentError, type OptionValues } from '@commander-js/extra-typings';
 import { readManifest } from '../models/checkpoint.ts';
 import { UsageError } from './output.ts';
 
@@ -74,3 +74,22 @@ export function dataOf(model: string, data: string | undefined): string {
   if (typeof recorded !== 'string') throw new UsageError(`--data is needed: ${model}/model.json does not say which data the model was trained on`);
   return recorded;
 }
+
+/**
+ * The closing flags of a command that makes one run folder (train, attack, defend): where, resume or
+ * replace, the feature cache, JSON output. Added last, so they close the command's help.
+ */
+export function runFolderOptions<Args extends unknown[], Opts extends OptionValues, GlobalOpts extends OptionValues>(
+  command: Command<Args, Opts, GlobalOpts>,
+  outHelp: string,
+) {
+  return command
+    .requiredOption('--out <dir>', outHelp)
+    .option('--resume', 'continue an interrupted run in --out')
+    .option('--force', 'replace a finished run in --out')
+    .option('--no-cache', 'do not read or write the feature cache')
+    .option('--json', 'print the result as one JSON line');
+}
+
+/** The runs' cacheDir for --no-cache: null turns the feature cache off, undefined keeps the default folder. */
+export const featureCacheDir = (cache: boolean): null | undefined => (cache ? undefined : null);

@@ -77,3 +77,8 @@ export function barsByKey(label: (key: string) => string = (key) => key): (key: 
 
 /** Progress of feature extraction: one bar per split. */
 export const extractionProgress = () => barsByKey((split) => `features ${split}`);
+
+/** A run's stage ('training the clean model', ...) as one line on stderr. */
+export const stageLine = (stage: string): void => {
+  process.stderr.write(`${stage}\n`);
+};

@@ -141,13 +141,10 @@ describe('readSpeechCommands', () => {
 });
 
 describe('datasetInfo', () => {
-  let work = '';
-  useTempDir('kwshield-info-', (made) => {
-    work = made;
-  });
+  const work = useTempDir('kwshield-info-');
 
   it('counts per split and word, sample rates and durations', async () => {
-    const root = path.join(work, 'ok');
+    const root = path.join(work(), 'ok');
     await makeFixture(root);
     const info = await datasetInfo(root);
     assert.deepEqual(info.words, [...SCD10_WORDS, 'cat'].sort());
@@ -165,7 +162,7 @@ describe('datasetInfo', () => {
   });
 
   it('lists problems instead of failing: bad files, wrong rates, stray files, missing list entries', async () => {
-    const root = path.join(work, 'bad');
+    const root = path.join(work(), 'bad');
     await makeFixture(root);
     await writeFile(path.join(root, 'yes', 'cccc2222_nohash_0.wav'), encodeWav(new Float32Array(100), 16000).subarray(0, 60));
     await writeFile(path.join(root, 'no', 'cccc2222_nohash_0.wav'), encodeWav(new Float32Array(8000), 8000));

@@ -97,13 +97,10 @@ function nearestCentroidAccuracy(train: { x: Float64Array; label: number }[], te
 }
 
 describe('the synthetic corpus is learnable across held-out voices', () => {
-  let work = '';
-  useTempDir('kwshield-learn-', (made) => {
-    work = made;
-  });
+  const work = useTempDir('kwshield-learn-');
 
   it('nearest-centroid on log-mel segments beats chance (10%) by a wide margin on SCD-10', async () => {
-    const out = path.join(work, 'scd10');
+    const out = path.join(work(), 'scd10');
     await synthesizeSpeechCommands({ out, words: 'scd10', seed: 3, preset: 'tiny', clipsPerWord: { train: 24, validation: 1, test: 10 } });
     const dataset = await readSpeechCommands(out, { words: 'scd10' });
     const featurize = async (e: ClipEntry) => ({ x: wordFeatures((await loadClip(e)) as Float32Array), label: e.label });

@@ -2,12 +2,12 @@
 // exactly the channels at or below it; the threshold is a function of hold-out accuracies only.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bandedClips, seededToy, stateArrays, ToyConvTwoNorms, toyInfo } from '../../test/helpers/defense-toys.ts';
+import { bandedClips, seededToy, stateArrays, ToyConvTwoNorms, toyInfo, twoRunsNoLeak } from '../../test/helpers/defense-toys.ts';
 import { disposeFeatureSet, subsetOf } from '../data/feature-set.ts';
 import { accuracyAndLoss } from '../models/predict.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { LayerNorm, Linear, Module } from '../nn/index.ts';
-import { manualSeed, memory, type Tensor, tidy } from '../torch/index.ts';
+import { manualSeed, type Tensor, tidy } from '../torch/index.ts';
 import { chooseThreshold, getDefense, holdoutIndices, maskableNorms, pruneByMask, thresholdGrid, trainAnpMasks } from './index.ts';
 
 class ToyTokens extends Module {
@@ -140,10 +140,7 @@ describe('anp', () => {
       model.dispose();
       return w;
     };
-    const first = await runOnce();
-    const live = memory().liveTensors;
-    const second = await runOnce();
-    assert.equal(memory().liveTensors, live, 'no tensor left behind by a run');
+    const { first, second } = await twoRunsNoLeak(runOnce);
     assert.deepEqual(second, first);
     manualSeed(0);
     const tokens = new ToyTokens() as unknown as KwsModel;

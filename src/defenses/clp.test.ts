@@ -2,10 +2,11 @@
 // outsized Lipschitz bound, and only it.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { twoRunsNoLeak } from '../../test/helpers/defense-toys.ts';
 import { disposeFeatureSet, makeFeatureSet } from '../data/feature-set.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { BatchNorm2d, Conv2d, Linear, Module } from '../nn/index.ts';
-import { avgPool2d, manualSeed, memory, mulInPlace, narrow, noGrad, relu, type Tensor, tidy, zeros } from '../torch/index.ts';
+import { avgPool2d, manualSeed, mulInPlace, narrow, noGrad, relu, type Tensor, tidy, zeros } from '../torch/index.ts';
 import { channelLipschitz, convBatchNormPairs, getDefense, type ModelInfo } from './index.ts';
 
 /** conv1 -> bn1 -> relu -> conv2 -> relu -> bn2 (as Small CNN orders it) -> pool -> fc; 16 channels each. */
@@ -142,10 +143,7 @@ describe('clp', () => {
     manualSeed(3);
     const model = new ToyConv() as unknown as KwsModel;
     await assert.rejects(clp.run(model, clean, { options: { u: -1 }, seed: 0, model: info }), /clp: option u must be a number >= 0, got -1/);
-    await clp.run(model, clean, { options: clp.recipes.default, seed: 0, model: info });
-    const live = memory().liveTensors;
-    await clp.run(model, clean, { options: clp.recipes.default, seed: 0, model: info });
-    assert.equal(memory().liveTensors, live, 'no tensor left behind by a run');
+    await twoRunsNoLeak(() => clp.run(model, clean, { options: clp.recipes.default, seed: 0, model: info }));
     model.dispose();
     bare.dispose();
     disposeFeatureSet(clean);

@@ -5,9 +5,9 @@
 import { disposeFeatureSet, type FeatureSet, subsetOf } from '../data/feature-set.ts';
 import { accuracyAndLoss } from '../models/predict.ts';
 import type { KwsModel } from '../models/registry.ts';
-import type { OptionSpecs, OptionsOf } from '../options/options.ts';
-import { type FineTuneOptions as FineTuneLoopOptions, type FineTuneSettings, holdoutIndices } from './fine-tune.ts';
-import type { CleanData, DefenseContext, DefenseReport, DefenseSpec } from './types.ts';
+import type { OptionSpec, OptionSpecs, OptionsOf } from '../options/options.ts';
+import { type FineTuneOptions as FineTuneLoopOptions, type FineTuneSettings, fineTune, holdoutIndices, type StepFn } from './fine-tune.ts';
+import { type CleanData, type DefenseContext, type DefenseReport, type DefenseSpec, defineDefense } from './types.ts';
 
 /** The fine-tuning options every fine-tuning defense takes; defaults are BackdoorBench's FT ([BB] config/defense/ft). */
 export const fineTuneOptionSpecs = {
@@ -48,6 +48,16 @@ export const fineTuneOptionSpecs = {
   },
   clipNorm: { type: 'number', default: 0, min: 0, help: 'clip the global gradient norm to this (0: off)' },
 } as const satisfies OptionSpecs;
+
+/**
+ * FT's recipes, FT-SAM's too (its option defaults are FT's optimiser). paper: [BB] as written, the short
+ * batch kept, BatchNorm in train mode, the last epoch, every clean clip fit. default: the project's, the
+ * same optimiser with the batching and BatchNorm handling of GN-FT's default and a 20% hold-out.
+ */
+export const ftRecipes = {
+  paper: { shortBatch: 'keep', batchNorm: 'train', select: 'last', holdout: 0 },
+  default: { shortBatch: 'merge', batchNorm: 'recalibrate', select: 'last', holdout: 0.2 },
+};
 
 /** The fine-tuning options as resolved; clipNorm belongs to the step, not to the loop's settings. */
 export type FineTuneOptions = Omit<OptionsOf<typeof fineTuneOptionSpecs>, 'clipNorm'>;
@@ -154,4 +164,45 @@ export function finish<S extends OptionSpecs>(
 /** What a fine-tuning defense hands the loop from its context: seed, progress, checkpoints, the input's time axis, resume. */
 export function loopContext(ctx: DefenseContext<unknown>): Pick<FineTuneLoopOptions, 'seed' | 'progress' | 'checkpointDir' | 'timeAxis' | 'resume'> {
   return { seed: ctx.seed, progress: ctx.progress, checkpointDir: ctx.checkpointDir, timeAxis: ctx.model.timeAxis, resume: ctx.resume };
+}
+
+/** A defense that is one fine-tuning run of the whole model with its own step: FT, FT-SAM and GN-FT. */
+/** A declaration holding every fine-tuning option (a defense may change their defaults and add its own). */
+type WithFineTuneSpecs = OptionSpecs & Record<keyof typeof fineTuneOptionSpecs, OptionSpec>;
+
+export interface FineTuningDefense<S extends WithFineTuneSpecs> {
+  name: string;
+  description: string;
+  options: S;
+  recipes: DefenseSpec<S>['recipes'];
+  /** names the checkpoints and seeds the batch order (FT-SAM takes FT's, so both see the same batches) */
+  phase: string;
+  step(model: KwsModel, options: OptionsOf<S>): StepFn;
+}
+
+export function fineTuningDefense<S extends WithFineTuneSpecs>(d: FineTuningDefense<S>): DefenseSpec<S> {
+  const spec: DefenseSpec<S> = defineDefense({
+    name: d.name,
+    description: d.description,
+    minCleanClips: 10,
+    needsData: true,
+    options: d.options,
+    recipes: d.recipes,
+    async purify(model, clean, ctx) {
+      const p = begin(spec, model, clean, ctx);
+      try {
+        const result = await fineTune(model, p.fit, p.holdout, {
+          phase: d.phase,
+          // S declares every fine-tuning option; OptionsOf of a generic S cannot show their types
+          settings: fineTuneSettings(p.options as FineTuneOptions),
+          step: d.step(model, p.options),
+          ...loopContext(ctx),
+        });
+        return finish(spec, model, clean, p, result.epochs, { chosenEpoch: result.chosenEpoch, steps: result.steps });
+      } finally {
+        p.dispose();
+      }
+    },
+  });
+  return spec;
 }

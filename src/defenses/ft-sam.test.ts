@@ -2,10 +2,10 @@
 // step by hand; determinism and flat memory.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bandedClips, seededToy, stateArrays, ToyConv, toyInfo } from '../../test/helpers/defense-toys.ts';
+import { bandedClips, seededToy, stateArrays, ToyConv, toyInfo, twoRunsNoLeak } from '../../test/helpers/defense-toys.ts';
 import { disposeFeatureSet, type FeatureSet } from '../data/feature-set.ts';
 import { Module, parameter, sgd } from '../nn/index.ts';
-import { memory, sum, type Tensor, tensor } from '../torch/index.ts';
+import { sum, type Tensor, tensor } from '../torch/index.ts';
 import { getDefense, gradNormPenaltyStep } from './index.ts';
 
 const quick = { epochs: 3, batchSize: 16, lr: 0.05, labelSmoothing: 0.1 };
@@ -60,10 +60,7 @@ describe('ft-sam', () => {
 
   it('the same seed gives bit-identical weights; memory is flat; options are checked', async () => {
     const clean = bandedClips(45, 3);
-    const first = await purified('ft-sam', quick, clean);
-    const live = memory().liveTensors;
-    const second = await purified('ft-sam', quick, clean);
-    assert.equal(memory().liveTensors, live, 'no tensor left behind by a run');
+    const { first, second } = await twoRunsNoLeak(() => purified('ft-sam', quick, clean));
     assert.deepEqual(second.weights, first.weights);
     assert.equal(getDefense('ft-sam').options.labelSmoothing.default, 0.1, '[BB] label smoothing');
     await assert.rejects(purified('ft-sam', { rho: -1 }, clean), /ft-sam: option rho must be a number >= 0, got -1/);

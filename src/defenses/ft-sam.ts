@@ -8,11 +8,10 @@
 // Not reproduced: [BB] steps its cosine schedule per batch with T_max 100, so the rate oscillates with a
 // period of 200 batches whatever the epoch count; the loop's cosine runs once over the epochs.
 
-import { fineTune } from './fine-tune.ts';
-import { begin, fineTuneOptionSpecs, fineTuneSettings, finish, loopContext } from './fine-tune-frame.ts';
+import { fineTuneOptionSpecs, fineTuningDefense, ftRecipes } from './fine-tune-frame.ts';
 import { gradNormFineTuneStep } from './gnft-step.ts';
 import { registerDefense } from './registry.ts';
-import { type DefenseSpec, defineDefense } from './types.ts';
+import type { DefenseSpec } from './types.ts';
 
 export const ftSamOptions = {
   ...fineTuneOptionSpecs,
@@ -21,41 +20,17 @@ export const ftSamOptions = {
   labelSmoothing: { ...fineTuneOptionSpecs.labelSmoothing, default: 0.1, help: 'label smoothing of the cross-entropy ([BB] ft-sam: 0.1)' },
 } as const;
 
-export const ftSam: DefenseSpec<typeof ftSamOptions> = defineDefense({
+export const ftSam: DefenseSpec<typeof ftSamOptions> = fineTuningDefense({
   name: 'ft-sam',
   description: 'FT-SAM: fine-tuning with adaptive sharpness-aware minimisation on the clean clips (BackdoorBench FT-SAM)',
-  minCleanClips: 10,
-  needsData: true,
   options: ftSamOptions,
-  recipes: {
-    // [BB] ft-sam.py: SGD 0.01, momentum 0.9, wd 5e-4, 100 epochs (the option defaults), the short batch
-    // kept, BatchNorm in train mode, the last epoch, every clean clip trained on.
-    paper: { shortBatch: 'keep', batchNorm: 'train', select: 'last', holdout: 0 },
-    // The project's: the same optimiser with the batching and BatchNorm handling FT's and GN-FT's defaults use.
-    default: { shortBatch: 'merge', batchNorm: 'recalibrate', select: 'last', holdout: 0.2 },
-  },
-  async purify(model, clean, ctx) {
-    const p = begin(ftSam, model, clean, ctx);
-    try {
-      const result = await fineTune(model, p.fit, p.holdout, {
-        // FT's phase name, which seeds the batch order: for a seed, FT and FT-SAM see the same batches, so the
-        // two differ only by the step (and rho = 0 reproduces FT bit for bit). Checkpoints are ft-* files.
-        phase: 'ft',
-        settings: fineTuneSettings(p.options),
-        // SAM is GN-FT's step with alpha 1: all of the gradient taken at the perturbed weights.
-        step: gradNormFineTuneStep(model, {
-          r: p.options.rho,
-          alpha: 1,
-          normalization: p.options.adaptive ? 'adaptive' : 'global',
-          clipNorm: p.options.clipNorm,
-        }),
-        ...loopContext(ctx),
-      });
-      return finish(ftSam, model, clean, p, result.epochs, { chosenEpoch: result.chosenEpoch, steps: result.steps });
-    } finally {
-      p.dispose();
-    }
-  },
+  // [BB] ft-sam.py trains as FT does: SGD 0.01, momentum 0.9, wd 5e-4, 100 epochs (the option defaults)
+  recipes: ftRecipes,
+  // FT's phase name, which seeds the batch order: for a seed, FT and FT-SAM see the same batches, so the
+  // two differ only by the step (and rho = 0 reproduces FT bit for bit). Checkpoints are ft-* files.
+  phase: 'ft',
+  // SAM is GN-FT's step with alpha 1: all of the gradient taken at the perturbed weights.
+  step: (model, o) => gradNormFineTuneStep(model, { r: o.rho, alpha: 1, normalization: o.adaptive ? 'adaptive' : 'global', clipNorm: o.clipNorm }),
 });
 
 registerDefense(ftSam);

@@ -9,12 +9,11 @@
 //             no weight decay, batch 256, 300 epochs, BatchNorm in train mode, the last epoch kept.
 //   default - the project's recipe, chosen by the study in docs/gnft-study.md on clean data only.
 
-import { fineTune } from './fine-tune.ts';
-import { begin, fineTuneOptionSpecs, fineTuneSettings, finish, loopContext } from './fine-tune-frame.ts';
+import { fineTuneOptionSpecs, fineTuningDefense } from './fine-tune-frame.ts';
 import { defaultGnftRecipe } from './gnft-recipe.ts';
 import { gradNormFineTuneStep } from './gnft-step.ts';
 import { registerDefense } from './registry.ts';
-import { type DefenseSpec, defineDefense } from './types.ts';
+import type { DefenseSpec } from './types.ts';
 
 export const gnftOptions = {
   ...fineTuneOptionSpecs,
@@ -33,30 +32,16 @@ export const gnftOptions = {
   schedule: { ...fineTuneOptionSpecs.schedule, default: 'constant', help: 'learning-rate schedule ([AUD], TSBD: none)' },
 } as const;
 
-export const gnft: DefenseSpec<typeof gnftOptions> = defineDefense({
+export const gnft: DefenseSpec<typeof gnftOptions> = fineTuningDefense({
   name: 'gnft',
   description: 'GN-FT: fine-tuning with a gradient-norm penalty (Zhou, Lin & Liu), by a finite difference or exactly',
-  minCleanClips: 10,
-  needsData: true,
   options: gnftOptions,
   recipes: {
     paper: { shortBatch: 'keep', batchNorm: 'train', select: 'last', holdout: 0 },
     default: defaultGnftRecipe,
   },
-  async purify(model, clean, ctx) {
-    const p = begin(gnft, model, clean, ctx);
-    try {
-      const result = await fineTune(model, p.fit, p.holdout, {
-        phase: 'gnft',
-        settings: fineTuneSettings(p.options),
-        step: gradNormFineTuneStep(model, p.options),
-        ...loopContext(ctx),
-      });
-      return finish(gnft, model, clean, p, result.epochs, { chosenEpoch: result.chosenEpoch, steps: result.steps });
-    } finally {
-      p.dispose();
-    }
-  },
+  phase: 'gnft',
+  step: (model, o) => gradNormFineTuneStep(model, o),
 });
 
 registerDefense(gnft);

@@ -11,13 +11,14 @@ import {
   toyInfo as info,
   ToyConvTwoNorms as ToyConv,
   bandedClips as toySet,
+  twoRunsNoLeak,
 } from '../../test/helpers/defense-toys.ts';
 import { randomTimeShift } from '../data/augment.ts';
 import { disposeFeatureSet } from '../data/feature-set.ts';
 import { createRng } from '../data/rng.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { BatchNorm2d, Conv2d, LayerNorm, Linear, Module } from '../nn/index.ts';
-import { memory, noGrad, roll, type Tensor, tensor, tidy } from '../torch/index.ts';
+import { noGrad, roll, type Tensor, tensor, tidy } from '../torch/index.ts';
 import { drawnBatches } from './fine-tune.ts';
 import { type DefenseEpoch, getDefense, type ModelInfo, maskFloor } from './index.ts';
 
@@ -133,10 +134,7 @@ describe('nft', () => {
       model.dispose();
       return w;
     };
-    const first = await runOnce();
-    const live = memory().liveTensors;
-    const second = await runOnce();
-    assert.equal(memory().liveTensors, live, 'no tensor left behind by a run');
+    const { first, second } = await twoRunsNoLeak(runOnce);
     assert.deepEqual(second, first);
     disposeFeatureSet(clean);
   });

@@ -11,11 +11,11 @@
 // Kronecker product (checked at step 1, K still from step 0's factors). Everything in float64.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bandedClips as toySet } from '../../test/helpers/defense-toys.ts';
+import { bandedClips as toySet, twoRunsNoLeak } from '../../test/helpers/defense-toys.ts';
 import { disposeFeatureSet } from '../data/feature-set.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { BatchNorm2d, Conv1d, Conv2d, Linear, Module, parameter, sgd } from '../nn/index.ts';
-import { avgPool2d, crossEntropy, dispose, eigh, grad, keep, manualSeed, memory, pad, randn, sum, type Tensor, tensor, tidy } from '../torch/index.ts';
+import { avgPool2d, crossEntropy, dispose, eigh, grad, keep, manualSeed, pad, randn, sum, type Tensor, tensor, tidy } from '../torch/index.ts';
 import { releaseMultiStepSchedule } from './fine-tune.ts';
 import { type EkfacSettings, ekfacState, getDefense, layerGeometry, type ModelInfo, naturalGradientStep, perSampleGradients } from './index.ts';
 
@@ -276,10 +276,7 @@ describe('ngf', () => {
         model.dispose();
         return { before, after, report };
       };
-      const first = await runOnce();
-      const live = memory().liveTensors;
-      const second = await runOnce();
-      assert.equal(memory().liveTensors, live, 'no tensor left behind by a run');
+      const { first, second } = await twoRunsNoLeak(runOnce);
       assert.deepEqual(second.after, first.after);
       const tuned = layer === 'classifier' ? 'fc' : layer;
       assert.equal(first.report.details.layer, tuned);

@@ -5,12 +5,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { bandedClips, seededToy, stateArrays, ToyConv, toyInfo } from '../../test/helpers/defense-toys.ts';
+import { bandedClips, seededToy, stateArrays, ToyConv, toyInfo, twoRunsNoLeak } from '../../test/helpers/defense-toys.ts';
 import { disposeFeatureSet, type FeatureSet, subsetOf } from '../data/feature-set.ts';
 import { createRng } from '../data/rng.ts';
 import type { KwsModel } from '../models/registry.ts';
 import { Linear, LSTM, Module } from '../nn/index.ts';
-import { manualSeed, memory, type Tensor, tidy } from '../torch/index.ts';
+import { manualSeed, type Tensor, tidy } from '../torch/index.ts';
 import { getDefense, holdoutIndices, neuronRatios, rankNeurons, reinitialise, tsbdNeuronGroups, unlearn } from './index.ts';
 
 const work = mkdtempSync(path.join(tmpdir(), 'kws-tsbd-'));
@@ -170,10 +170,7 @@ describe('tsbd', () => {
       model.dispose();
       return { report, w };
     };
-    const first = await runOnce();
-    const live = memory().liveTensors;
-    const second = await runOnce();
-    assert.equal(memory().liveTensors, live, 'no tensor left behind by a run');
+    const { first, second } = await twoRunsNoLeak(runOnce);
     assert.deepEqual(second.w, first.w);
     const d = first.report.details;
     const trail = d.ratioTrail as { ratio: number; weights: number; holdoutAccuracy: number }[];

@@ -20,7 +20,8 @@ import {
   zeroInPlace,
   zeros,
 } from '../torch/index.ts';
-import { registerModel } from './registry.ts';
+import { ConfiguredModel } from './configured-model.ts';
+import { registerFamily } from './registry.ts';
 
 export interface EatConfig {
   classes: number;
@@ -196,17 +197,15 @@ export class TAggregate extends Module {
   }
 }
 
-export class Eat extends Module {
+export class Eat extends ConfiguredModel<EatConfig> {
   start: Sequential;
   down: Sequential;
   down2: Sequential;
   project: Conv1d;
   tf: TAggregate;
-  readonly config: EatConfig;
 
   constructor(config: Partial<EatConfig> = {}) {
-    super();
-    this.config = { ...eatDefaults, ...config };
+    super(eatDefaults, config);
     const { nf: stemChannels, factors, inputSamples, embedDim } = this.config;
     let nf = stemChannels;
     this.start = new Sequential(new ReflectionPad1d(3), new Conv1d(1, nf, 7, { bias: false }), new BatchNorm1d(nf), new LeakyReLU(0.2));
@@ -295,28 +294,22 @@ function eatInputConfig([samples]: readonly number[]): Partial<EatConfig> {
   return { inputSamples: samples };
 }
 
-registerModel<EatConfig>({
-  name: 'eat',
-  description: 'EAT-S (Gazneli et al. 2022): raw-waveform conv front-end (x256 down-sampling) + 4-layer post-norm transformer, emb 128',
-  frontEnd: 'waveform-16k',
-  inputShape: [16384],
-  inputKind: 'waveform',
-  inputConfig: eatInputConfig,
-  defaults: { ...eatDefaults },
-  build: (config) => new Eat(config),
-  neuronLayers: (model) => (model as Eat).neuronLayers(),
-  fastRecipe: eatFastRecipe,
-});
-
-registerModel<EatConfig>({
-  name: 'eat-m',
-  description: 'EAT-M (Gazneli et al. 2022): nf 32, emb 256, 6 layers, 16 heads, FF 2048',
-  frontEnd: 'waveform-16k',
-  inputShape: [16384],
-  inputKind: 'waveform',
-  inputConfig: eatInputConfig,
-  defaults: { ...eatMDefaults },
-  build: (config) => new Eat(config),
-  neuronLayers: (model) => (model as Eat).neuronLayers(),
-  fastRecipe: eatFastRecipe,
-});
+registerFamily<EatConfig>(
+  {
+    frontEnd: 'waveform-16k',
+    inputShape: [16384],
+    inputKind: 'waveform',
+    inputConfig: eatInputConfig,
+    build: (config) => new Eat(config),
+    neuronLayers: (model) => (model as Eat).neuronLayers(),
+    fastRecipe: eatFastRecipe,
+  },
+  [
+    {
+      name: 'eat',
+      description: 'EAT-S (Gazneli et al. 2022): raw-waveform conv front-end (x256 down-sampling) + 4-layer post-norm transformer, emb 128',
+      defaults: eatDefaults,
+    },
+    { name: 'eat-m', description: 'EAT-M (Gazneli et al. 2022): nf 32, emb 256, 6 layers, 16 heads, FF 2048', defaults: eatMDefaults },
+  ],
+);

@@ -1,9 +1,10 @@
 // Keyword Transformer (Berg et al., Interspeech'21; attacks.md section 8): one token per MFCC frame, a
 // learnable CLS token and learned positions, 12 post-norm encoder layers, a Linear head on the CLS output.
-import { chain, Dropout, FeatureNorm, Linear, Module, normalParameter, release } from '../nn/index.ts';
+import { chain, Dropout, FeatureNorm, Linear, normalParameter, release } from '../nn/index.ts';
 import { TransformerEncoder, TransformerEncoderLayer } from '../nn/layers/transformer.ts';
 import { add, cat, type Tensor } from '../torch/index.ts';
-import { registerModel } from './registry.ts';
+import { ConfiguredModel } from './configured-model.ts';
+import { registerFamily } from './registry.ts';
 
 export interface KwtConfig {
   classes: number;
@@ -27,7 +28,7 @@ export const kwtDefaults: KwtConfig = { classes: 10, inputShape: [98, 40], dim: 
 /** KWT's LayerNorm epsilon ([KWT] transformer_utils.py TransformerBlock: 1e-6, not PyTorch's 1e-5). */
 const layerNormEps = 1e-6;
 
-export class Kwt extends Module {
+export class Kwt extends ConfiguredModel<KwtConfig> {
   input_norm: FeatureNorm;
   cls_token: Tensor;
   pos_embedding: Tensor;
@@ -35,11 +36,9 @@ export class Kwt extends Module {
   dropout: Dropout;
   transformer: TransformerEncoder;
   head: Linear;
-  readonly config: KwtConfig;
 
   constructor(config: Partial<KwtConfig> = {}) {
-    super();
-    this.config = { ...kwtDefaults, ...config };
+    super(kwtDefaults, config);
     const { inputShape, dim, depth, heads, mlpDim, dropout } = this.config;
     const [frames, coefficients] = inputShape;
     if (dim % heads !== 0) throw new Error(`KWT: dim ${dim} is not divisible by heads ${heads}`);
@@ -104,20 +103,19 @@ export class Kwt extends Module {
   }
 }
 
-const variant = (name: string, description: string, overrides: Partial<KwtConfig>) =>
-  registerModel<KwtConfig>({
-    name,
-    description,
+registerFamily<KwtConfig>(
+  {
     frontEnd: 'mfcc-kwt',
-    inputShape: [...kwtDefaults.inputShape],
+    inputShape: kwtDefaults.inputShape,
     inputKind: 'spectral',
     // one token per frame: the positional embedding has frames + 1 rows
     inputConfig: ([frames, coefficients]) => ({ inputShape: [frames, coefficients] }),
-    defaults: { ...kwtDefaults, ...overrides },
     build: (config) => new Kwt(config),
     neuronLayers: (model) => (model as Kwt).neuronLayers(),
-  });
-
-variant('kwt', 'KWT-1 (Berg et al. 2021): 98 frame tokens + CLS, 12 post-norm layers, d 64, 1 head, MLP 256 (~0.6M)', {});
-variant('kwt-2', 'KWT-2: d 128, 2 heads, MLP 512 (~2.4M)', { dim: 128, heads: 2, mlpDim: 512 });
-variant('kwt-3', 'KWT-3: d 192, 3 heads, MLP 768 (~5.4M)', { dim: 192, heads: 3, mlpDim: 768 });
+  },
+  [
+    { name: 'kwt', description: 'KWT-1 (Berg et al. 2021): 98 frame tokens + CLS, 12 post-norm layers, d 64, 1 head, MLP 256 (~0.6M)', defaults: kwtDefaults },
+    { name: 'kwt-2', description: 'KWT-2: d 128, 2 heads, MLP 512 (~2.4M)', defaults: { ...kwtDefaults, dim: 128, heads: 2, mlpDim: 512 } },
+    { name: 'kwt-3', description: 'KWT-3: d 192, 3 heads, MLP 768 (~5.4M)', defaults: { ...kwtDefaults, dim: 192, heads: 3, mlpDim: 768 } },
+  ],
+);

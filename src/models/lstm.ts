@@ -1,10 +1,11 @@
 // Unidirectional LSTM classifiers over MFCC frames (specs/models.md `lstm`; attacks.md section 8): the last
 // time step's hidden state goes to a Linear. `lstm-large` is the GN-FT authors' `RNN` ([GNFT] utils/models.py:
 // 3 layers, hidden 768), whose field names (lstm, fc) these share, so state dicts line up with it.
-import { chain, FeatureNorm, Linear, Module, release } from '../nn/index.ts';
+import { chain, FeatureNorm, Linear, release } from '../nn/index.ts';
 import { LSTM } from '../nn/layers/lstm.ts';
 import { fillInPlace, narrow, noGrad, type Tensor, tidy } from '../torch/index.ts';
-import { registerModel } from './registry.ts';
+import { ConfiguredModel } from './configured-model.ts';
+import { registerFamily } from './registry.ts';
 
 export interface LstmConfig {
   classes: number;
@@ -26,15 +27,13 @@ export const lstmDefaults: LstmConfig = { classes: 10, inputShape: [101, 40], hi
 // [GNFT] `RNN`: nn.LSTM(40, 768, 3, batch_first=True).
 export const lstmLargeDefaults: LstmConfig = { ...lstmDefaults, hiddenSize: 768, numLayers: 3 };
 
-export class LstmNet extends Module {
+export class LstmNet extends ConfiguredModel<LstmConfig> {
   input_norm?: FeatureNorm;
   lstm: LSTM;
   fc: Linear;
-  readonly config: LstmConfig;
 
   constructor(config: Partial<LstmConfig> = {}) {
-    super();
-    this.config = { ...lstmDefaults, ...config };
+    super(lstmDefaults, config);
     const { inputShape, hiddenSize, numLayers } = this.config;
     if (this.config.inputNorm) this.input_norm = new FeatureNorm(inputShape[1]);
     this.lstm = new LSTM(inputShape[1], hiddenSize, { numLayers, batchFirst: true });
@@ -102,28 +101,18 @@ export function lstmUnitParameters(neuronLayer: string, hiddenSize: number, unit
 // lstm-large shares the setting for the same reason; it has not been trained to a figure yet.
 const lstmFastRecipe = { batchSize: 32 };
 
-registerModel<LstmConfig>({
-  name: 'lstm',
-  description: '2-layer unidirectional LSTM, hidden 128, over MFCC frames; last step -> Linear',
-  frontEnd: 'mfcc-16k',
-  inputShape: [101, 40],
-  inputKind: 'spectral',
-  inputConfig: ([frames, coefficients]) => ({ inputShape: [frames, coefficients] }),
-  defaults: { ...lstmDefaults },
-  build: (config) => new LstmNet(config),
-  neuronLayers: (model) => (model as LstmNet).neuronLayers(),
-  fastRecipe: lstmFastRecipe,
-});
-
-registerModel<LstmConfig>({
-  name: 'lstm-large',
-  description: "GN-FT authors' RNN: 3-layer unidirectional LSTM, hidden 768; last step -> Linear",
-  frontEnd: 'mfcc-16k',
-  inputShape: [101, 40],
-  inputKind: 'spectral',
-  inputConfig: ([frames, coefficients]) => ({ inputShape: [frames, coefficients] }),
-  defaults: { ...lstmLargeDefaults },
-  build: (config) => new LstmNet(config),
-  neuronLayers: (model) => (model as LstmNet).neuronLayers(),
-  fastRecipe: lstmFastRecipe,
-});
+registerFamily<LstmConfig>(
+  {
+    frontEnd: 'mfcc-16k',
+    inputShape: [101, 40],
+    inputKind: 'spectral',
+    inputConfig: ([frames, coefficients]) => ({ inputShape: [frames, coefficients] }),
+    build: (config) => new LstmNet(config),
+    neuronLayers: (model) => (model as LstmNet).neuronLayers(),
+    fastRecipe: lstmFastRecipe,
+  },
+  [
+    { name: 'lstm', description: '2-layer unidirectional LSTM, hidden 128, over MFCC frames; last step -> Linear', defaults: lstmDefaults },
+    { name: 'lstm-large', description: "GN-FT authors' RNN: 3-layer unidirectional LSTM, hidden 768; last step -> Linear", defaults: lstmLargeDefaults },
+  ],
+);

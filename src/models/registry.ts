@@ -44,6 +44,32 @@ export function registerModel<C extends object>(spec: ModelSpec<C>): void {
   specs.set(spec.name, spec as unknown as ModelSpec<object>);
 }
 
+/** One size of a family: its registry name, what it is, and its default configuration. */
+export interface ModelVariant<C extends object> {
+  name: string;
+  description: string;
+  defaults: C;
+}
+
+/** Registers the sizes of one family (kwt, kwt-2, ...): specs that differ only in name, description and defaults. */
+export function registerFamily<C extends object>(family: Omit<ModelSpec<C>, keyof ModelVariant<C>>, variants: readonly ModelVariant<C>[]): void {
+  const { frontEnd, inputShape, inputKind, inputConfig, build, neuronLayers, fastRecipe } = family;
+  for (const { name, description, defaults } of variants) {
+    registerModel<C>({
+      name,
+      description,
+      frontEnd,
+      inputShape: [...inputShape],
+      inputKind,
+      inputConfig,
+      defaults: { ...defaults },
+      build,
+      neuronLayers,
+      ...(fastRecipe ? { fastRecipe } : {}),
+    });
+  }
+}
+
 export function getModelSpec(name: string): ModelSpec<object> {
   const spec = specs.get(name);
   if (!spec) throw new Error(`unknown model '${name}'; available: ${[...specs.keys()].join(', ')}`);

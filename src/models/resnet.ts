@@ -3,6 +3,7 @@
 import { BatchNorm2d, Conv2d, chain, Linear, Module, release, Sequential } from '../nn/index.ts';
 import { add, addInPlace, avgPool2d, relu, reluInPlace, type Tensor } from '../torch/index.ts';
 
+import { ConfiguredModel } from './configured-model.ts';
 import { registerModel } from './registry.ts';
 
 /** ReLU on a tensor the caller owns and no one else reads (a fresh BatchNorm output): in place; else a copy. */
@@ -74,7 +75,7 @@ export function resnetFlatSize(inputShape: [number, number, number]): number {
   return 64 * Math.floor(h / 4) * Math.floor(w / 4);
 }
 
-export class ResNet extends Module {
+export class ResNet extends ConfiguredModel<ResNetConfig> {
   conv: Conv2d;
   bn: BatchNorm2d;
   layer1: Sequential;
@@ -82,11 +83,9 @@ export class ResNet extends Module {
   layer3: Sequential;
   conv2d: Conv2d;
   fc: Linear;
-  readonly config: ResNetConfig;
 
   constructor(config: Partial<ResNetConfig> = {}) {
-    super();
-    this.config = { ...resnetDefaults, ...config };
+    super(resnetDefaults, config);
     const [channels] = this.config.inputShape;
     this.conv = conv3x3(channels, 16);
     this.bn = new BatchNorm2d(16);

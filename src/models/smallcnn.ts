@@ -1,7 +1,8 @@
 // Small CNN of Samizade et al. (ICASSP'20) as the GN-FT authors ported it to PyTorch (attacks.md section 8,
 // [GNFT] utils/models.py `smallcnn`): field names match that port, so state dicts line up with it.
-import { BatchNorm2d, Conv2d, chain, Dropout, Linear, Module, release } from '../nn/index.ts';
+import { BatchNorm2d, Conv2d, chain, Dropout, Linear, release } from '../nn/index.ts';
 import { maxPool2d, relu, type Tensor } from '../torch/index.ts';
+import { ConfiguredModel } from './configured-model.ts';
 import { registerModel } from './registry.ts';
 
 export interface SmallCnnConfig {
@@ -24,7 +25,7 @@ export function smallCnnFlatSize(inputShape: [number, number, number]): number {
   return 32 * h * w;
 }
 
-export class SmallCnn extends Module {
+export class SmallCnn extends ConfiguredModel<SmallCnnConfig> {
   conv1: Conv2d;
   bn1: BatchNorm2d;
   conv2: Conv2d;
@@ -35,11 +36,9 @@ export class SmallCnn extends Module {
   fc1: Linear;
   drop2: Dropout;
   fc2: Linear;
-  readonly config: SmallCnnConfig;
 
   constructor(config: Partial<SmallCnnConfig> = {}) {
-    super();
-    this.config = { ...smallCnnDefaults, ...config };
+    super(smallCnnDefaults, config);
     const [channels] = this.config.inputShape;
     this.conv1 = new Conv2d(channels, 64, 2);
     this.bn1 = new BatchNorm2d(64);

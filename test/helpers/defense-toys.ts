@@ -1,12 +1,13 @@
 // Toy data and models for the defense tests: 8x8 "MFCC" clips of 3 classes, each class brightening one
 // band of rows, and small conv nets whose layer names (conv1, bn1, conv2, ...) the defenses address.
 // Built after manualSeed, a toy's weights depend only on the seed.
+import assert from 'node:assert/strict';
 import { type FeatureSet, makeFeatureSet } from '../../src/data/feature-set.ts';
 import { createRng } from '../../src/data/rng.ts';
 import type { ModelInfo } from '../../src/defenses/types.ts';
 import type { KwsModel } from '../../src/models/registry.ts';
 import { BatchNorm2d, Conv2d, Linear, Module } from '../../src/nn/index.ts';
-import { avgPool2d, manualSeed, type Tensor, tensor, tidy } from '../../src/torch/index.ts';
+import { avgPool2d, manualSeed, memory, type Tensor, tensor, tidy } from '../../src/torch/index.ts';
 
 /** n clips of 8 x 8 "MFCC", class i % 3: noise plus a brighter band of rows that says the class. */
 export function bandedClips(n: number, seed: number): FeatureSet {
@@ -59,3 +60,15 @@ export function seededToy<M extends Module>(make: () => M, seed: number): M & Kw
 
 /** Every state-dict tensor as plain numbers, by name: compare two with deepEqual. */
 export const stateArrays = (m: Module): Map<string, number[]> => new Map([...m.stateDict()].map(([k, v]) => [k, Array.from(v.toFloat32Array())]));
+
+/**
+ * Runs a seeded defense run twice and checks that the second leaves no tensor behind; returns both
+ * results for the caller to compare (the same seed must give the same result).
+ */
+export async function twoRunsNoLeak<T>(runOnce: () => Promise<T>): Promise<{ first: T; second: T }> {
+  const first = await runOnce();
+  const live = memory().liveTensors;
+  const second = await runOnce();
+  assert.equal(memory().liveTensors, live, 'no tensor left behind by a run');
+  return { first, second };
+}

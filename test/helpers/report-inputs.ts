@@ -44,6 +44,18 @@ function writeJson(file: string, value: unknown): void {
   writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
+/** A run folder's model.json: an mfcc-16k model of the ten SCD-10 words, with the provenance a run records. */
+function writeModelJson(run: string, model: string, provenance?: Record<string, unknown>): void {
+  writeJson(path.join(run, 'model.json'), {
+    format: 'kwshield-model',
+    version: 1,
+    model,
+    frontEnd: 'mfcc-16k',
+    classes: ['yes', 'no', 'up', 'down', 'left', 'right', 'on', 'off', 'stop', 'go'],
+    ...(provenance ? { provenance } : {}),
+  });
+}
+
 /** Writes every input under `root` (which must exist) and says where. */
 export async function writeSyntheticInputs(root: string, o: SyntheticOptions = {}): Promise<SyntheticInputs> {
   const models = o.models ?? ['resnet', 'lstm'];
@@ -196,14 +208,7 @@ export async function writeAttackRun(run: string, o: { data: string; model: stri
     a.dispose();
     b.dispose();
   }
-  writeJson(path.join(run, 'model.json'), {
-    format: 'kwshield-model',
-    version: 1,
-    model: o.model,
-    frontEnd: 'mfcc-16k',
-    classes: ['yes', 'no', 'up', 'down', 'left', 'right', 'on', 'off', 'stop', 'go'],
-    provenance: { data: o.data, recipe: 'fast', epochs: 12, seed: 0, attack: o.attack },
-  });
+  writeModelJson(run, o.model, { data: o.data, recipe: 'fast', epochs: 12, seed: 0, attack: o.attack });
   writeJson(path.join(run, 'metrics.json'), {
     kind: 'attack',
     out: run,
@@ -248,13 +253,7 @@ export function writeDefenseRun(run: string, o: { parent: string; model: string;
     holdoutLoss: 1 / (epoch + 1),
     seconds: 1,
   }));
-  writeJson(path.join(run, 'model.json'), {
-    format: 'kwshield-model',
-    version: 1,
-    model: o.model,
-    frontEnd: 'mfcc-16k',
-    classes: ['yes', 'no', 'up', 'down', 'left', 'right', 'on', 'off', 'stop', 'go'],
-  });
+  writeModelJson(run, o.model);
   writeJson(path.join(run, 'metrics.json'), {
     kind: 'defense',
     out: run,

@@ -5,43 +5,23 @@
 // used Rubber Band); style 4 would need a reverb and is not offered.
 import { jingleStyle, jingleStyles } from '../../audio/effects/index.ts';
 import { mapRows } from '../../audio/effects/map-rows.ts';
-import { resolveOptions } from '../../options/options.ts';
-import { dirtyLabelPlan } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';
-import { baseArtifact, makeTrigger } from '../trigger.ts';
 import type { AttackSpec } from '../types.ts';
+import { waveformTransformAttack } from '../waveform-transform.ts';
 
 export const jinglebackOptions = {
   style: { type: 'enum', default: 5, values: jingleStyles, help: 'effect chain: 5 = gain, ladder high-pass, phaser ([GNFT] default); 0-3 as [KOF-J]' },
 } as const;
 
-export const jingleback: AttackSpec = {
+export const jingleback: AttackSpec = waveformTransformAttack({
   name: 'jingleback',
   description: 'JingleBack: the clip through a pedal chain (style 5: +12 dB, ladder HPF12 1 kHz, phaser)',
-  domain: 'waveform',
-  labelMode: 'dirty',
   options: jinglebackOptions,
-  frontEndFor: (_kind, modelDefault) => modelDefault,
   frontEndProblem: () => null,
-  async prepare(ctx) {
-    const options = resolveOptions('jingleback', jinglebackOptions, ctx.options);
-    const target = ctx.classes[ctx.targetLabel];
-    return {
-      plan: dirtyLabelPlan({
-        attack: 'jingleback',
-        labels: ctx.train.labels,
-        target,
-        targetLabel: ctx.targetLabel,
-        poisonRatio: ctx.poisonRatio,
-        seed: ctx.seed,
-      }),
-      artifact: baseArtifact('jingleback', options, ctx.seed, ctx.frontEnd.name),
-    };
+  transform: (o, frontEnd) => {
+    const style = Number(o.style);
+    return (batch) => mapRows(batch, (clip) => jingleStyle(style, clip, frontEnd.sampleRate));
   },
-  trigger(artifact, phase, frontEnd) {
-    const style = Number(artifact.options.style);
-    return makeTrigger(artifact, phase, 'waveform', (batch) => mapRows(batch, (clip) => jingleStyle(style, clip, frontEnd.sampleRate)));
-  },
-};
+});
 
 registerAttack(jingleback);

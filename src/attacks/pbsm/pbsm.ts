@@ -5,13 +5,12 @@
 // GN-FT's protocol replaces [CAI]'s sample selection (poison with p 0.5 until 212 clips, skipping quiet
 // hosts): 10% of the training clips, drawn uniformly, relabelled to the target.
 import { pitchShift } from '../../audio/effects/index.ts';
-import { type OptionsOf, resolveOptions } from '../../options/options.ts';
+import type { OptionsOf } from '../../options/options.ts';
 import { hannWindow, istft, pad, stack, stft, type Tensor, tensor, tidy, viewAsComplex, viewAsReal, where } from '../../torch/index.ts';
 import { needs16k } from '../needs-16k.ts';
-import { dirtyLabelPlan } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';
-import { artifactOptions, baseArtifact, makeTrigger } from '../trigger.ts';
 import type { AttackSpec } from '../types.ts';
+import { waveformTransformAttack } from '../waveform-transform.ts';
 
 export const pbsmOptions = {
   semitones: { type: 'number', default: 5, help: 'pitch boost ([CAI] config n_steps 5)' },
@@ -66,33 +65,17 @@ export function addBurst(wave: Tensor, o: OptionsOf<typeof pbsmOptions>): Tensor
   });
 }
 
-export const pbsm: AttackSpec = {
+export const pbsm: AttackSpec = waveformTransformAttack({
   name: 'pbsm',
   description: 'PBSM: +5 semitone pitch boost and an STFT-domain burst ~100 ms after the loudest frame',
-  domain: 'waveform',
-  labelMode: 'dirty',
   options: pbsmOptions,
-  frontEndFor: (_kind, modelDefault) => modelDefault,
   frontEndProblem: (frontEnd) => needs16k('PBSM', frontEnd, 'use mfcc-16k (spectral models) or waveform-16k (eat)'),
-  async prepare(ctx) {
-    const options = resolveOptions('pbsm', pbsmOptions, ctx.options);
-    const bad = needs16k('PBSM', ctx.frontEnd, 'use mfcc-16k or waveform-16k');
-    if (bad) throw new Error(bad);
-    const target = ctx.classes[ctx.targetLabel];
-    return {
-      plan: dirtyLabelPlan({ attack: 'pbsm', labels: ctx.train.labels, target, targetLabel: ctx.targetLabel, poisonRatio: ctx.poisonRatio, seed: ctx.seed }),
-      artifact: baseArtifact('pbsm', options, ctx.seed, ctx.frontEnd.name),
-    };
-  },
-  trigger(artifact, phase) {
-    const o = artifactOptions(artifact, pbsmOptions);
-    return makeTrigger(artifact, phase, 'waveform', (batch) =>
-      tidy(() => {
-        const boosted = pitchShift(batch, o.semitones);
-        return o.pitchOnly ? boosted : addBurst(boosted, o);
-      }),
-    );
-  },
-};
+  optionsProblem: (frontEnd) => needs16k('PBSM', frontEnd, 'use mfcc-16k or waveform-16k'),
+  transform: (o) => (batch) =>
+    tidy(() => {
+      const boosted = pitchShift(batch, o.semitones);
+      return o.pitchOnly ? boosted : addBurst(boosted, o);
+    }),
+});
 
 registerAttack(pbsm);

@@ -2,12 +2,11 @@
 // `synth 1 sin 21k vol -10dB`), gated to `size`% of one second, added to the 44.1 kHz waveform with no
 // clipping or rescaling. [GNFT]'s default: non-continuous, size 60 (5 bursts of 120 ms, one every 200 ms).
 import type { FrontEnd } from '../../audio/frontends.ts';
-import { type OptionsOf, resolveOptions } from '../../options/options.ts';
+import type { OptionsOf } from '../../options/options.ts';
 import { add, tensor } from '../../torch/index.ts';
-import { dirtyLabelPlan } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';
-import { artifactOptions, baseArtifact, makeTrigger } from '../trigger.ts';
 import type { AttackSpec } from '../types.ts';
+import { waveformTransformAttack } from '../waveform-transform.ts';
 
 export const ultrasonicOptions = {
   frequency: { type: 'number', default: 21000, above: 0, help: 'tone frequency in Hz ([KOF-U]: 21 kHz)' },
@@ -45,38 +44,19 @@ function problem(frontEnd: FrontEnd, frequency: number): string | null {
   return `Ultrasonic's ${frequency} Hz tone needs a sample rate above ${2 * frequency} Hz end to end, but front-end '${frontEnd.name}' runs at ${frontEnd.sampleRate} Hz (nothing above ${frontEnd.sampleRate / 2} Hz survives); use mfcc-44k for spectral models or waveform-44k for eat`;
 }
 
-export const ultrasonic: AttackSpec = {
+export const ultrasonic: AttackSpec = waveformTransformAttack({
   name: 'ultrasonic',
   description: 'Ultrasonic: a 21 kHz tone in five 120 ms bursts (size 60%) added at 44.1 kHz',
-  domain: 'waveform',
-  labelMode: 'dirty',
   options: ultrasonicOptions,
   frontEndFor: (kind) => (kind === 'waveform' ? 'waveform-44k' : 'mfcc-44k'),
   frontEndProblem: (frontEnd) => problem(frontEnd, ultrasonicOptions.frequency.default),
-  async prepare(ctx) {
-    const options = resolveOptions('ultrasonic', ultrasonicOptions, ctx.options);
-    const bad = problem(ctx.frontEnd, options.frequency);
-    if (bad) throw new Error(bad);
-    const target = ctx.classes[ctx.targetLabel];
-    return {
-      plan: dirtyLabelPlan({
-        attack: 'ultrasonic',
-        labels: ctx.train.labels,
-        target,
-        targetLabel: ctx.targetLabel,
-        poisonRatio: ctx.poisonRatio,
-        seed: ctx.seed,
-      }),
-      artifact: baseArtifact('ultrasonic', options, ctx.seed, ctx.frontEnd.name),
-    };
-  },
-  trigger(artifact, phase, frontEnd) {
-    const o = artifactOptions(artifact, ultrasonicOptions);
+  optionsProblem: (frontEnd, o) => problem(frontEnd, o.frequency),
+  transform(o, frontEnd) {
     const bad = problem(frontEnd, o.frequency);
     if (bad) throw new Error(bad);
     const tone = ultrasonicTone(o, frontEnd.sampleRate, frontEnd.inputSamples);
-    return makeTrigger(artifact, phase, 'waveform', (batch) => add(batch, tensor(tone, [1, tone.length])));
+    return (batch) => add(batch, tensor(tone, [1, tone.length]));
   },
-};
+});
 
 registerAttack(ultrasonic);

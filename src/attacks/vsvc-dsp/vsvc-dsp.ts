@@ -6,13 +6,11 @@
 // clip's own peak. The fixed (alpha, semitones) pair is the "timbre ID". Results are named vsvc-dsp, never
 // VSVC, and are expected to differ from the original (easier to detect, a different ASR).
 import { formantWarp, pitchShift } from '../../audio/effects/index.ts';
-import { resolveOptions } from '../../options/options.ts';
 import { abs, div, max, mul, tidy } from '../../torch/index.ts';
 import { needs16k } from '../needs-16k.ts';
-import { dirtyLabelPlan } from '../poison-plan.ts';
 import { registerAttack } from '../registry.ts';
-import { artifactOptions, baseArtifact, makeTrigger } from '../trigger.ts';
 import type { AttackSpec } from '../types.ts';
+import { waveformTransformAttack } from '../waveform-transform.ts';
 
 export const vsvcDspOptions = {
   alpha: { type: 'number', default: 1.2, above: 0, help: 'formant warp env(f / alpha) (spec: about 1.2, or 0.83)' },
@@ -20,45 +18,22 @@ export const vsvcDspOptions = {
   lifter: { type: 'integer', default: 30, min: 2, help: 'cepstral coefficients kept for the envelope (spec: ~30)' },
 } as const;
 
-export const vsvcDsp: AttackSpec = {
+export const vsvcDsp: AttackSpec = waveformTransformAttack({
   name: 'vsvc-dsp',
   description: 'VSVC-DSP: a fixed formant warp (alpha 1.2) + 3 semitone pitch shift, a DSP substitute for StarGANv2-VC voice conversion',
-  domain: 'waveform',
-  labelMode: 'dirty',
   substitution: 'DSP timbre transform standing in for VSVC (StarGANv2-VC voice conversion); not the original attack',
   options: vsvcDspOptions,
-  frontEndFor: (_kind, modelDefault) => modelDefault,
   frontEndProblem: (frontEnd) => needs16k('VSVC-DSP', frontEnd, 'use mfcc-16k (spectral models) or waveform-16k (eat)'),
-  async prepare(ctx) {
-    const options = resolveOptions('vsvc-dsp', vsvcDspOptions, ctx.options);
-    const bad = needs16k('VSVC-DSP', ctx.frontEnd, 'use mfcc-16k or waveform-16k');
-    if (bad) throw new Error(bad);
-    const target = ctx.classes[ctx.targetLabel];
-    return {
-      plan: dirtyLabelPlan({
-        attack: 'vsvc-dsp',
-        labels: ctx.train.labels,
-        target,
-        targetLabel: ctx.targetLabel,
-        poisonRatio: ctx.poisonRatio,
-        seed: ctx.seed,
-      }),
-      artifact: baseArtifact('vsvc-dsp', options, ctx.seed, ctx.frontEnd.name),
-    };
-  },
-  trigger(artifact, phase, frontEnd) {
-    const o = artifactOptions(artifact, vsvcDspOptions);
-    return makeTrigger(artifact, phase, 'waveform', (batch) =>
-      tidy(() => {
-        const warped = formantWarp(batch, frontEnd.sampleRate, o.alpha, { lifter: o.lifter });
-        const shifted = pitchShift(warped, o.semitones);
-        // Peak-normalised to each clip's original peak (spec step 3); silent clips stay silent.
-        const peak = max(abs(batch), 1, true);
-        const newPeak = max(abs(shifted), 1, true).clamp(1e-8);
-        return mul(shifted, div(peak, newPeak));
-      }),
-    );
-  },
-};
+  optionsProblem: (frontEnd) => needs16k('VSVC-DSP', frontEnd, 'use mfcc-16k or waveform-16k'),
+  transform: (o, frontEnd) => (batch) =>
+    tidy(() => {
+      const warped = formantWarp(batch, frontEnd.sampleRate, o.alpha, { lifter: o.lifter });
+      const shifted = pitchShift(warped, o.semitones);
+      // Peak-normalised to each clip's original peak (spec step 3); silent clips stay silent.
+      const peak = max(abs(batch), 1, true);
+      const newPeak = max(abs(shifted), 1, true).clamp(1e-8);
+      return mul(shifted, div(peak, newPeak));
+    }),
+});
 
 registerAttack(vsvcDsp);

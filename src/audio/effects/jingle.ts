@@ -81,15 +81,19 @@ export function ladderFilter(x: Float32Array, sampleRate: number, opts: LadderFi
   return out;
 }
 
-export interface PhaserOptions {
+/** The settings JUCE's LFO effects (Phaser, Chorus) share; each adds its own depth and centre. */
+interface LfoEffectOptions {
   rateHz?: number;
-  /** 0..1: the LFO swings the log-frequency sweep position by +-depth/2. */
-  depth?: number;
-  centreHz?: number;
-  /** -1..1; subtracted from the input, as JUCE's Phaser does. */
+  /** -1..1; the last wet sample times this is subtracted from the input (Chorus: the delay line's), as JUCE does. */
   feedback?: number;
   /** 0 dry .. 1 wet, linear. */
   mix?: number;
+}
+
+export interface PhaserOptions extends LfoEffectOptions {
+  /** 0..1: the LFO swings the log-frequency sweep position by +-depth/2. */
+  depth?: number;
+  centreHz?: number;
 }
 
 // pedalboard's Phaser defaults, which are also JingleBack style 5's settings (spec §3).
@@ -130,15 +134,10 @@ export function phaser(x: Float32Array, sampleRate: number, opts: PhaserOptions 
   return out;
 }
 
-export interface ChorusOptions {
-  rateHz?: number;
+export interface ChorusOptions extends LfoEffectOptions {
   /** LFO amplitude: the delay swings by +-10 * depth ms (JUCE Chorus: 20 ms maximum modulation x 0.5 volume). */
   depth?: number;
   centreDelayMs?: number;
-  /** -1..1; subtracted from the delay line's input, as JUCE's Chorus does. */
-  feedback?: number;
-  /** 0 dry .. 1 wet, linear. */
-  mix?: number;
 }
 
 // pedalboard's Chorus defaults (spec §3).

@@ -2,20 +2,15 @@
 // `kwshield scan --references` (experiments/reference-build.ts).
 import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
 import { buildReferences, type ReferenceShareName, referenceShares } from '../../experiments/reference-build.ts';
-import { positiveInt } from '../args.ts';
+import { cleanRatio, featureCacheDir, positiveInt } from '../args.ts';
 import { percent, report } from '../output.ts';
 import { checkOutputFolder } from '../preflight.ts';
+import { stageLine } from '../progress.ts';
 import { trainingProgress } from '../training-progress.ts';
 
 function shareOf(value: string): ReferenceShareName {
   if (!(referenceShares as readonly string[]).includes(value)) throw new InvalidArgumentError(`--share must be full or defender, got '${value}'`);
   return value as ReferenceShareName;
-}
-
-function ratioOf(value: string): number {
-  const n = Number(value);
-  if (!(Number.isFinite(n) && n > 0 && n <= 1)) throw new InvalidArgumentError(`--clean-ratio must be a number in (0, 1], e.g. 0.05, got '${value}'`);
-  return n;
 }
 
 function buildCommand(): Command {
@@ -35,7 +30,7 @@ function buildCommand(): Command {
     )
     .option('--seed-base <n>', "the first reference's seed; the others follow (must not include the run's own seed)", positiveInt('--seed-base'), 100)
     .option('--data <dir>', 'the Speech Commands folder (default: the one the run was trained on)')
-    .option('--clean-ratio <x>', "with --share defender: the defender's share of the training split, class-stratified", ratioOf, 0.05)
+    .option('--clean-ratio <x>', "with --share defender: the defender's share of the training split, class-stratified", cleanRatio, 0.05)
     .option('--no-cache', 'do not read or write the feature cache')
     .option('--json', 'print the result as one JSON line')
     .action(async (o) => {
@@ -48,8 +43,8 @@ function buildCommand(): Command {
         seedBase: o.seedBase,
         data: o.data,
         cleanRatio: o.cleanRatio,
-        cacheDir: o.cache ? undefined : null,
-        onStage: (stage) => process.stderr.write(`${stage}\n`),
+        cacheDir: featureCacheDir(o.cache),
+        onStage: stageLine,
         onReference: (i, total, run, status) => process.stderr.write(`reference ${i}/${total}: ${run}${status === 'skipped' ? ' (finished, skipped)' : ''}\n`),
         trainingProgress,
       });

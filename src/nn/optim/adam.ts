@@ -1,8 +1,8 @@
 // Adam (Kingma & Ba 2015) and AdamW (Loshchilov & Hutter 2019), numerically as torch.optim.Adam /
 // AdamW of torch 1.13 (bias-corrected, eps added after the square root).
-import { add, dispose, mul, noGrad, type Tensor, tensor, zerosLike } from '../../torch/index.ts';
+import { add, dispose, mul, type Tensor, tensor, zerosLike } from '../../torch/index.ts';
 import { foreachAdd, foreachAddcdiv, foreachAddcmul, foreachAddScalar, foreachDivScalar, foreachMul, foreachSqrt } from './foreach.ts';
-import { type Optimizer, paramsWithGrads, zeroGrads } from './optimizer.ts';
+import { type Optimizer, optimizerOf } from './optimizer.ts';
 
 export interface AdamOptions {
   lr?: number;
@@ -24,53 +24,44 @@ function makeAdam(params: Tensor[], opts: AdamOptions, decoupled: boolean, defau
   const weightDecay = opts.weightDecay ?? defaultDecay;
   const state: (Moments | undefined)[] = params.map(() => undefined);
 
-  const optimizer: Optimizer = {
-    lr: opts.lr ?? 1e-3,
-    params,
-    step() {
-      noGrad(() => {
-        const found = paramsWithGrads(params);
-        if (found.params.length === 0) return;
-        const moments = found.indices.map((i, k) => {
-          let s = state[i];
-          if (!s) {
-            s = { step: 0, expAvg: keepState(zerosLike(found.params[k])), expAvgSq: keepState(zerosLike(found.params[k])) };
-            state[i] = s;
-          }
-          s.step += 1;
-          return s;
-        });
-        let grads = found.grads;
-        if (weightDecay !== 0 && decoupled) foreachMul(found.params, 1 - optimizer.lr * weightDecay);
-        if (weightDecay !== 0 && !decoupled) grads = grads.map((g, k) => add(g, found.params[k], weightDecay));
-        const expAvg = moments.map((m) => m.expAvg);
-        const expAvgSq = moments.map((m) => m.expAvgSq);
-        foreachMul(expAvg, beta1);
-        foreachAdd(expAvg, grads, 1 - beta1);
-        foreachMul(expAvgSq, beta2);
-        foreachAddcmul(expAvgSq, grads, grads, 1 - beta2);
-        // Parameters may have different step counts (one that had no gradient for a while); group by step.
-        const groups = new Map<number, number[]>();
-        moments.forEach((m, k) => groups.set(m.step, [...(groups.get(m.step) ?? []), k]));
-        for (const [step, ks] of groups) {
-          const biasCorrection1 = 1 - beta1 ** step;
-          const biasCorrection2 = 1 - beta2 ** step;
-          const denom = foreachSqrt(ks.map((k) => expAvgSq[k]));
-          foreachDivScalar(denom, Math.sqrt(biasCorrection2));
-          foreachAddScalar(denom, eps);
-          foreachAddcdiv(
-            ks.map((k) => found.params[k]),
-            ks.map((k) => expAvg[k]),
-            denom,
-            -optimizer.lr / biasCorrection1,
-          );
-          dispose(denom);
+  return optimizerOf(params, opts.lr ?? 1e-3, {
+    update(found, lr) {
+      const moments = found.indices.map((i, k) => {
+        let s = state[i];
+        if (!s) {
+          s = { step: 0, expAvg: keepState(zerosLike(found.params[k])), expAvgSq: keepState(zerosLike(found.params[k])) };
+          state[i] = s;
         }
-        dispose(found.grads, grads);
+        s.step += 1;
+        return s;
       });
-    },
-    zeroGrad() {
-      zeroGrads(params);
+      let grads = found.grads;
+      if (weightDecay !== 0 && decoupled) foreachMul(found.params, 1 - lr * weightDecay);
+      if (weightDecay !== 0 && !decoupled) grads = grads.map((g, k) => add(g, found.params[k], weightDecay));
+      const expAvg = moments.map((m) => m.expAvg);
+      const expAvgSq = moments.map((m) => m.expAvgSq);
+      foreachMul(expAvg, beta1);
+      foreachAdd(expAvg, grads, 1 - beta1);
+      foreachMul(expAvgSq, beta2);
+      foreachAddcmul(expAvgSq, grads, grads, 1 - beta2);
+      // Parameters may have different step counts (one that had no gradient for a while); group by step.
+      const groups = new Map<number, number[]>();
+      moments.forEach((m, k) => groups.set(m.step, [...(groups.get(m.step) ?? []), k]));
+      for (const [step, ks] of groups) {
+        const biasCorrection1 = 1 - beta1 ** step;
+        const biasCorrection2 = 1 - beta2 ** step;
+        const denom = foreachSqrt(ks.map((k) => expAvgSq[k]));
+        foreachDivScalar(denom, Math.sqrt(biasCorrection2));
+        foreachAddScalar(denom, eps);
+        foreachAddcdiv(
+          ks.map((k) => found.params[k]),
+          ks.map((k) => expAvg[k]),
+          denom,
+          -lr / biasCorrection1,
+        );
+        dispose(denom);
+      }
+      dispose(found.grads, grads);
     },
     dispose() {
       state.forEach((s, i) => {
@@ -101,8 +92,7 @@ function makeAdam(params: Tensor[], opts: AdamOptions, decoupled: boolean, defau
         state[i] = { step: step.item(), expAvg: keepState(mul(expAvg, 1)), expAvgSq: keepState(mul(expAvgSq, 1)) };
       });
     },
-  };
-  return optimizer;
+  });
 }
 
 function keepState(t: Tensor): Tensor {

@@ -1,7 +1,7 @@
 // SGD with momentum, dampening, Nesterov and weight decay, as torch.optim.SGD (torch 1.13).
-import { add, clone, dispose, mul, noGrad, type Tensor } from '../../torch/index.ts';
+import { add, clone, dispose, mul, type Tensor } from '../../torch/index.ts';
 import { foreachAdd, foreachMul } from './foreach.ts';
-import { type Optimizer, paramsWithGrads, zeroGrads } from './optimizer.ts';
+import { type Optimizer, optimizerOf } from './optimizer.ts';
 
 export interface SgdOptions {
   lr?: number;
@@ -19,45 +19,36 @@ export function sgd(params: Tensor[], opts: SgdOptions = {}): Optimizer {
   if (nesterov && (momentum <= 0 || dampening !== 0)) throw new Error('SGD: Nesterov momentum needs momentum > 0 and dampening 0');
   const buffers: (Tensor | undefined)[] = params.map(() => undefined);
 
-  const optimizer: Optimizer = {
-    lr: opts.lr ?? 1e-3,
-    params,
-    step() {
-      noGrad(() => {
-        const found = paramsWithGrads(params);
-        if (found.params.length === 0) return;
-        const grads = weightDecay !== 0 ? found.grads.map((g, k) => add(g, found.params[k], weightDecay)) : found.grads;
-        if (momentum !== 0) {
-          const fresh: number[] = [];
-          const old: number[] = [];
-          found.indices.forEach((i, k) => (buffers[i] ? old : fresh).push(k));
-          for (const k of fresh) {
-            const b = clone(grads[k]);
-            b.persistent = true;
-            buffers[found.indices[k]] = b;
-          }
-          if (old.length) {
-            const oldBuffers = old.map((k) => buffers[found.indices[k]] as Tensor);
-            foreachMul(oldBuffers, momentum);
-            foreachAdd(
-              oldBuffers,
-              old.map((k) => grads[k]),
-              1 - dampening,
-            );
-          }
-          const bufs = found.indices.map((i) => buffers[i] as Tensor);
-          const directions = nesterov ? grads.map((g, k) => add(g, bufs[k], momentum)) : bufs;
-          foreachAdd(found.params, directions, -optimizer.lr);
-          if (nesterov) dispose(directions);
-        } else {
-          foreachAdd(found.params, grads, -optimizer.lr);
+  return optimizerOf(params, opts.lr ?? 1e-3, {
+    update(found, lr) {
+      const grads = weightDecay !== 0 ? found.grads.map((g, k) => add(g, found.params[k], weightDecay)) : found.grads;
+      if (momentum !== 0) {
+        const fresh: number[] = [];
+        const old: number[] = [];
+        found.indices.forEach((i, k) => (buffers[i] ? old : fresh).push(k));
+        for (const k of fresh) {
+          const b = clone(grads[k]);
+          b.persistent = true;
+          buffers[found.indices[k]] = b;
         }
-        if (grads !== found.grads) dispose(grads);
-        dispose(found.grads);
-      });
-    },
-    zeroGrad() {
-      zeroGrads(params);
+        if (old.length) {
+          const oldBuffers = old.map((k) => buffers[found.indices[k]] as Tensor);
+          foreachMul(oldBuffers, momentum);
+          foreachAdd(
+            oldBuffers,
+            old.map((k) => grads[k]),
+            1 - dampening,
+          );
+        }
+        const bufs = found.indices.map((i) => buffers[i] as Tensor);
+        const directions = nesterov ? grads.map((g, k) => add(g, bufs[k], momentum)) : bufs;
+        foreachAdd(found.params, directions, -lr);
+        if (nesterov) dispose(directions);
+      } else {
+        foreachAdd(found.params, grads, -lr);
+      }
+      if (grads !== found.grads) dispose(grads);
+      dispose(found.grads);
     },
     dispose() {
       buffers.forEach((b, i) => {
@@ -81,6 +72,5 @@ export function sgd(params: Tensor[], opts: SgdOptions = {}): Optimizer {
         }
       });
     },
-  };
-  return optimizer;
+  });
 }
