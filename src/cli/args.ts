@@ -75,6 +75,15 @@ export function dataOf(model: string, data: string | undefined): string {
   return recorded;
 }
 
+/** The flags runFolderOptions adds (named, since a declaration file cannot spell the inferred chain). */
+export interface RunFolderFlags {
+  out: string;
+  resume?: true | undefined;
+  force?: true | undefined;
+  cache: boolean;
+  json?: true | undefined;
+}
+
 /**
  * The closing flags of a command that makes one run folder (train, attack, defend): where, resume or
  * replace, the feature cache, JSON output. Added last, so they close the command's help.
@@ -82,13 +91,14 @@ export function dataOf(model: string, data: string | undefined): string {
 export function runFolderOptions<Args extends unknown[], Opts extends OptionValues, GlobalOpts extends OptionValues>(
   command: Command<Args, Opts, GlobalOpts>,
   outHelp: string,
-) {
+): Command<Args, Opts & RunFolderFlags, GlobalOpts> {
   return command
     .requiredOption('--out <dir>', outHelp)
     .option('--resume', 'continue an interrupted run in --out')
     .option('--force', 'replace a finished run in --out')
     .option('--no-cache', 'do not read or write the feature cache')
-    .option('--json', 'print the result as one JSON line');
+    .option('--json', 'print the result as one JSON line') as unknown as Command<Args, Opts & RunFolderFlags, GlobalOpts>;
+  // the cast: commander's chained type is these flags over Opts, but TypeScript cannot prove it for a generic Opts
 }
 
 /** The runs' cacheDir for --no-cache: null turns the feature cache off, undefined keeps the default folder. */
