@@ -201,7 +201,7 @@ describe('kwshield analyze and scan', () => {
     assert.equal(r.stdout, '');
   });
 
-  it('scan --references: "found" or "not-found" by the transform probe, its p-value conformal, its excess recomputable from the rates', () => {
+  it('scan --references: "found" or "not-found" by the probe bank (transform, additive, subspace), p conformal and Bonferroni-corrected, the excess recomputable from the rates', () => {
     const r = run(['scan', '--model', backdoored, '--data', data, '--clean-ratio', '0.5', '--references', references, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const s = r.json();
@@ -210,10 +210,13 @@ describe('kwshield analyze and scan', () => {
     assert.equal(s.references, 3);
     assert.equal(s.referenceRuns.length, 3);
     assert.deepEqual(s.referenceShares, ['unrecorded', 'unrecorded', 'unrecorded']);
-    assert.equal(s.falseAlarmBound, 1 / 4);
-    assert.equal(s.families.length, 1);
+    assert.equal(s.falseAlarmBound, 3 / 4);
+    assert.deepEqual(
+      s.families.map((f: { family: string }) => f.family),
+      ['transform', 'additive', 'subspace'],
+    );
+    assert.deepEqual(s.skipped, []);
     const f = s.families[0];
-    assert.equal(f.family, 'transform');
     assert.equal(f.measurements.references.length, 3);
     assert.equal(f.measurements.subject.transforms.length, 18);
     assert.ok(words.includes(f.target));
@@ -226,21 +229,23 @@ describe('kwshield analyze and scan', () => {
       }),
     );
     assert.ok(Math.abs(best - f.score) < 1e-12, `excess ${f.score}, recomputed ${best}`);
-    const fired = f.referenceScores.every((x: number) => x < f.score);
-    assert.equal(s.verdict, fired ? 'found' : 'not-found');
-    assert.equal(s.target, fired ? f.target : null);
-    assert.ok([0.25, 0.5, 0.75, 1].includes(s.pValue), `p ${s.pValue}`);
+    const fired = s.families.filter((x: { score: number; referenceScores: number[] }) => x.referenceScores.every((y) => y < x.score));
+    assert.equal(s.verdict, fired.length ? 'found' : 'not-found');
+    assert.equal(s.target, fired.length ? s.families.find((x: { family: string }) => x.family === s.by).target : null);
+    assert.ok([0.75, 1].includes(s.pValue), `p ${s.pValue}`);
     assert.match(
       s.statement,
-      fired
-        ? /^backdoor found \(target '\w+', by probe transform, p = 0\.25\) against 3 clean references/
-        : /^no backdoor found by these probes \(transform: 18 generic audio transforms/,
+      fired.length
+        ? /^backdoor found \(target '\w+', by probe \w+, p = 0\.75\) against 3 clean references/
+        : /^no backdoor found by these probes \(transform: 18 generic audio transforms.*; additive: additive sounds.*; subspace: /,
     );
-    assert.match(s.statement, /false alarms at most 0\.25 \(conformal: 1\/4 per probe family, Bonferroni over 1\)/);
+    assert.match(s.statement, /false alarms at most 0\.75 \(conformal: 1\/4 per probe family, Bonferroni over 3\)/);
     const text = run(['scan', '--model', backdoored, '--data', data, '--clean-ratio', '0.5', '--references', references]);
     assert.equal(text.code, 0, text.stderr);
     assert.equal(text.stdout.split('\n')[0], s.statement);
     assert.match(text.stdout, /transform \(18 generic audio transforms .*\): score .* p = /);
+    assert.match(text.stdout, /additive \(additive sounds: .*\): score .* p = /);
+    assert.match(text.stdout, /subspace \(.*\): score .* p = /);
     // "clean" only as a data word (clean clips, clean references), never as a verdict, in the text and in the JSON
     for (const out of [r.stdout, text.stdout]) assert.doesNotMatch(out, /\bclean\b(?! (clips|references|models|data|training))/i, out);
     assert.doesNotMatch(r.stdout, /"verdict":"clean"|"backdoored"/);
@@ -346,22 +351,28 @@ describe('kwshield analyze and scan', () => {
     assert.throws(() => wavFiles(path.join(data, 'validation_list.txt')), /is not a folder of WAV files/);
   });
 
-  it('scan --inputs flags WAV clips with a STRIP score each', () => {
+  it('scan --inputs flags WAV clips by STRIP and by label stability, side by side', () => {
     const inputs = path.join(work, 'inputs');
     mkdirSync(inputs);
     for (const w of words) writeFileSync(path.join(inputs, `${w}.wav`), readFileSync(path.join(data, w, 's10_nohash_0.wav')));
     const r = run(['scan', '--inputs', inputs, '--model', backdoored, '--data', data, '--clean-ratio', '0.5', '--mixes', '4', '--frr', '0.05', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const s = r.json();
-    assert.equal(s.kind, 'strip');
+    assert.equal(s.kind, 'inputs');
     assert.equal(s.clips.length, 3);
     assert.deepEqual(
       s.clips.map((c: { file: string }) => c.file),
       ['no.wav', 'up.wav', 'yes.wav'],
     );
-    for (const c of s.clips) assert.ok(Number.isFinite(c.entropy) && typeof c.flagged === 'boolean' && words.includes(c.predicted));
-    assert.equal(s.flagged, s.clips.filter((c: { entropy: number }) => c.entropy < s.threshold).length);
-    assert.equal(s.clean.clips, 12);
+    for (const c of s.clips) {
+      assert.ok(Number.isFinite(c.strip.entropy) && typeof c.strip.flagged === 'boolean' && words.includes(c.predicted));
+      assert.ok(c.stability.score >= -1 && c.stability.score <= 1 && typeof c.stability.flagged === 'boolean');
+      assert.ok(Math.abs(c.stability.score - (c.stability.breakingKept - c.stability.preservingKept)) < 1e-12);
+    }
+    assert.equal(s.flagged.strip, s.clips.filter((c: { strip: { entropy: number } }) => c.strip.entropy < s.strip.threshold).length);
+    assert.equal(s.flagged.stability, s.clips.filter((c: { stability: { score: number } }) => c.stability.score > s.stability.threshold).length);
+    assert.equal(s.cleanClips, 12);
+    assert.deepEqual(s.stability.perturbations.breaking.slice(0, 2), ['reverse', 'shuffle25ms#0']);
     const text = run(['scan', '--inputs', inputs, '--model', backdoored, '--data', data, '--clean-ratio', '0.5', '--mixes', '4', '--frr', '0.05']);
     assert.equal(text.code, 0, text.stderr);
     assert.doesNotMatch(text.stdout, /\bclean\b(?! (clips|references|models|data|training))/i, text.stdout);

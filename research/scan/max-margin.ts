@@ -10,12 +10,12 @@
 // largest final margin over its starts; the range per input element by default (a global range lets one
 // out-of-range MFCC coefficient drive every class, the failure of the input-domain Neural Cleanse here).
 
-import type { PatternRange } from '../../src/analysis/neural-cleanse.ts';
 import type { FeatureSet } from '../../src/data/feature-set.ts';
 import { createRng } from '../../src/data/rng.ts';
 import type { KwsModel } from '../../src/models/registry.ts';
 import { adam } from '../../src/nn/index.ts';
 import { add, grad, max, min, mul, sigmoid, sub, type Tensor, tensor, tidy } from '../../src/torch/index.ts';
+import type { PatternRange } from './neural-cleanse-variants.ts';
 
 export interface MaxMarginOptions {
   steps?: number;

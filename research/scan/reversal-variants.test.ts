@@ -4,11 +4,11 @@
 // premise the toy satisfies (a patch trigger that sets a block to the top of the clean range) find its target.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { reverseEngineerTriggers } from '../../src/analysis/neural-cleanse.ts';
 import { disposeFeatureSet } from '../../src/data/feature-set.ts';
 import { memory, tidy } from '../../src/torch/index.ts';
 import { toySet, trainToy } from '../../test/helpers/analysis-toys.ts';
 import { maxMargins } from './max-margin.ts';
+import { reverseEngineerVariant } from './neural-cleanse-variants.ts';
 import { perturbedPredictions } from './neuron-perturbation.ts';
 import { reverseEngineerShifts } from './spectral-shift.ts';
 
@@ -31,13 +31,13 @@ describe('scan design variants on a toy backdoor', () => {
   it('feature-space Neural Cleanse stamps a module output, per element or per channel', () => {
     const before = fingerprint(model);
     const live = memory().liveTensors;
-    const perElement = reverseEngineerTriggers(model, clean, { steps: 60, layer: 'block', range: 'per-channel' });
-    const perChannel = reverseEngineerTriggers(model, clean, { steps: 60, layer: 'block', maskOver: 'channels' });
+    const perElement = reverseEngineerVariant(model, clean, { steps: 60, layer: 'block', range: 'per-channel' });
+    const perChannel = reverseEngineerVariant(model, clean, { steps: 60, layer: 'block', maskOver: 'channels' });
     assert.equal(memory().liveTensors, live);
     assert.deepEqual(fingerprint(model), before);
     for (const r of [...perElement, ...perChannel]) assert.ok(r.maskL1 > 0 && r.maskL1 < 1, `${r.class}: ${r.maskL1}`);
     assert.equal(perChannel.length, 8);
-    assert.throws(() => reverseEngineerTriggers(model, clean, { steps: 1, layer: 'nope' }), /no module 'nope'; its modules are .*block/);
+    assert.throws(() => reverseEngineerVariant(model, clean, { steps: 1, layer: 'nope' }), /no module 'nope'; its modules are .*block/);
   });
 
   it('MM-BD: the backdoor target reaches the largest margin', () => {

@@ -21,7 +21,7 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { auroc } from '../../src/analysis/auroc.ts';
-import { anomalyIndices, type NeuralCleanseOptions, reverseEngineerTriggers } from '../../src/analysis/neural-cleanse.ts';
+import { anomalyIndices } from '../../src/analysis/neural-cleanse.ts';
 import { pca } from '../../src/analysis/pca.ts';
 import { cleanFeatures, defenderClips } from '../../src/analysis/run-data.ts';
 import { balancedSubset } from '../../src/analysis/scan.ts';
@@ -36,6 +36,7 @@ import { withForwardHook } from '../../src/nn/index.ts';
 import { resolveOptions } from '../../src/options/options.ts';
 import { manualSeed, matmul, noGrad, type Tensor, tidy } from '../../src/torch/index.ts';
 import { maxMargins } from './max-margin.ts';
+import { type NeuralCleanseVariant, reverseEngineerVariant } from './neural-cleanse-variants.ts';
 import { perturbedPredictions } from './neuron-perturbation.ts';
 import { reverseEngineerShifts } from './spectral-shift.ts';
 import { readZoo, targetOf } from './zoo.ts';
@@ -94,7 +95,7 @@ const [listFile, outFile] = positionals;
 if (!listFile || !outFile) throw new Error('usage: npx tsx research/scan/scan-explore.ts LIST.json OUT.jsonl [--variants a,b] [--layers l1,l2]');
 const list = readZoo(listFile);
 const layers = (args.layers as string).split(',');
-const variants: Record<string, NeuralCleanseOptions | 'mmbd' | 'shift' | 'anp' | 'subspace' | 'diffnc'> = {
+const variants: Record<string, NeuralCleanseVariant | 'mmbd' | 'shift' | 'anp' | 'subspace' | 'diffnc'> = {
   'nc-global': {},
   'nc-element': { range: 'per-element' },
   ...Object.fromEntries(
@@ -151,7 +152,7 @@ for (const entry of list) {
     if (spec === 'diffnc') {
       const purified = await purifiedCopy(run, all);
       try {
-        values = reverseEngineerTriggers(model, clean, { steps: 150, batchSize: 8, range: 'per-element', reference: purified, successThreshold: 0.8 }).map(
+        values = reverseEngineerVariant(model, clean, { steps: 150, batchSize: 8, range: 'per-element', reference: purified, successThreshold: 0.8 }).map(
           (r) => r.maskL1,
         );
       } finally {
@@ -175,7 +176,7 @@ for (const entry of list) {
       values = maxMargins(model, clean, {}).map((m) => m.margin);
       outlier = anomalyIndices(values.map((v) => -v)).indices; // the largest margin
     } else {
-      values = reverseEngineerTriggers(model, clean, { steps: 150, batchSize: 8, ...spec }).map((r) => r.maskL1);
+      values = reverseEngineerVariant(model, clean, { steps: 150, batchSize: 8, ...spec }).map((r) => r.maskL1);
       outlier = anomalyIndices(values).indices; // the smallest mask
     }
     const top = outlier.indexOf(Math.max(...outlier));

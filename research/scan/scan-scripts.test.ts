@@ -2,9 +2,10 @@
 // default threshold, target hits, the rank combination, and STRIP's rates at its threshold.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { failedAttack, familyFor, verdictOf } from './fresh-zoo-summary.ts';
 import { type ReferenceRow, summariseReferences } from './scan-references.ts';
 import { percentileRanks, type ZooRow, zooSummary } from './scan-zoo.ts';
-import { stripSummary } from './strip-auroc.ts';
+import { stabilitySummary, stripSummary } from './strip-auroc.ts';
 
 const row = (label: ZooRow['label'], nc: number, gradient: number, o: Partial<ZooRow> = {}): ZooRow => ({
   run: `/runs/${label}-${nc}`,
@@ -75,6 +76,46 @@ describe('strip-auroc summary', () => {
     assert.equal(s.fpr, 0);
     assert.ok(Math.abs(s.entropy.triggered - 0.4) < 1e-12);
     assert.equal(s.entropy.clean, 1);
+  });
+});
+
+describe('fresh-zoo summary', () => {
+  const family = (name: string, pValue: number, score: number, fired = pValue === 1 / 9) => ({
+    family: name,
+    pValue,
+    fired,
+    target: `${name}-class`,
+    score,
+    referenceScores: [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8],
+  });
+
+  it('the verdict from a subset of families: found if one fires, p = K x the smallest, the target of that family', () => {
+    const all = [family('transform', 1 / 9, 0.9), family('additive', 5 / 9, 0.3), family('subspace', 1, -0.1)];
+    const v = verdictOf(all);
+    assert.deepEqual({ found: v.found, target: v.target }, { found: true, target: 'transform-class' });
+    assert.ok(Math.abs(v.pValue - 3 / 9) < 1e-12);
+    const without = verdictOf(all.slice(1));
+    assert.deepEqual({ found: without.found, target: without.target }, { found: false, target: 'additive-class' });
+    assert.equal(without.pValue, 1); // 2 x 5/9, capped at 1
+    // the tie-break stays within a thousandth of 1 - p, larger for a larger margin
+    assert.ok(Math.abs(v.tieBroken - (1 - v.pValue)) <= 1e-3);
+    assert.ok(verdictOf([family('transform', 1 / 9, 2)]).tieBroken > verdictOf([family('transform', 1 / 9, 0.9)]).tieBroken);
+  });
+
+  it('FlowMur under 50% ASR is a failed attack, nothing else is; every attack has the family built for it', () => {
+    assert.equal(failedAttack('flowmur', 0.49), true);
+    assert.equal(failedAttack('flowmur', 0.5), false);
+    assert.equal(failedAttack('daba', 0.1), false);
+    assert.deepEqual(new Set(Object.values(familyFor)), new Set(['transform', 'additive', 'subspace']));
+    assert.equal(Object.keys(familyFor).length, 7);
+  });
+
+  it('label stability: larger scores are the positive direction; rates strictly above the threshold', () => {
+    const s = stabilitySummary([0.5, 0.2, -0.4], [-0.8, -0.4, 0.2], 0.2);
+    // pairs (triggered above clean): 0.5 > 3, 0.2 > 2 (tie with 0.2 counts half) -> 2.5, -0.4 > -0.8 and ties -0.4 -> 1.5: 7 of 9
+    assert.equal(s.auroc, 7 / 9);
+    assert.equal(s.tpr, 1 / 3);
+    assert.equal(s.fpr, 0);
   });
 });
 

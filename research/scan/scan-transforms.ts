@@ -19,10 +19,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { toCsv } from '../../src/analysis/analysis-file.ts';
 import { conformalScore } from '../../src/analysis/probe-bank.ts';
-import { defenderClips, waveformsOf } from '../../src/analysis/run-data.ts';
-import { expandReferenceRuns } from '../../src/analysis/scan-run.ts';
+import { defenderProbeClips, expandReferenceRuns } from '../../src/analysis/scan-run.ts';
 import { largestRate, logitRates, type ProbeRates, probeRates, transformFamily } from '../../src/analysis/transform-probe.ts';
-import { getFrontEnd } from '../../src/audio/frontends.ts';
 import { loadModel, readManifest } from '../../src/models/checkpoint.ts';
 import { compareWithReferences } from './reference-scan.ts';
 import { type ReferenceRow, referenceRow, summariseReferences } from './scan-references.ts';
@@ -34,17 +32,13 @@ type Subject = ZooEntry & { group: 'zoo' | 'reference' };
 /** The probe's rates for one model on the defender's clean clips. */
 async function ratesOf(run: string, data: string, cleanRatio: number, seed: number): Promise<ProbeRates & { seconds: number; clips: number }> {
   const started = Date.now();
-  const manifest = readManifest(run);
-  const frontEnd = getFrontEnd(manifest.frontEnd);
-  const { clips, classes } = await defenderClips(data, manifest, { run, cleanRatio, seed });
-  const waves = await waveformsOf(clips, frontEnd);
+  const { clips, count } = await defenderProbeClips(data, readManifest(run), { run, cleanRatio, seed });
   const { model } = loadModel(run);
   try {
-    const labels = clips.map((c) => c.label);
-    const r = probeRates(model, waves, labels, classes, { sampleRate: frontEnd.sampleRate, toModelInput: (w) => frontEnd.apply(w) });
-    return { ...r, clips: clips.length, seconds: (Date.now() - started) / 1000 };
+    const r = probeRates(model, clips.waves, clips.labels, clips.classes, { sampleRate: clips.sampleRate, toModelInput: clips.toModelInput });
+    return { ...r, clips: count, seconds: (Date.now() - started) / 1000 };
   } finally {
-    waves.dispose();
+    clips.waves.dispose();
     model.dispose();
   }
 }

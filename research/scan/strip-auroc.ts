@@ -1,10 +1,13 @@
-// How well does STRIP (src/analysis/strip.ts) tell triggered clips from clean ones, per attack? For each
+// How well do the per-clip detectors of `scan --inputs` tell triggered clips from clean ones, per attack: STRIP
+// (src/analysis/strip.ts) and, for waveform triggers, label stability (src/analysis/stability.ts)? For each
 // attack run: its backdoored model, test clips of the other classes than the target (a class-balanced
 // subsample), each clean and with the run's test trigger; STRIP entropies of both (blended with the
 // defender's clean clips, never the poisoned ones), the AUROC with triggered as positive (score = -entropy),
 // and the detection and false-alarm rates at the threshold set on the defender's clean clips.
 // Waveform-domain triggers are blended as waveforms before the front-end; a feature-domain trigger (Audio
-// BadNets) is blended as features, since no waveform carries it.
+// BadNets) is blended as features, since no waveform carries it; label stability perturbs waveforms, so it has
+// nothing to say about a feature-domain trigger (no row). Stability's threshold: the defender's clean clips'
+// (1 - frr) quantile, flagged above it.
 //
 // usage: npx tsx research/scan/strip-auroc.ts RUN [RUN ...] --out FILE.json [--data D] [--clips 200] [--mixes 32]
 //                                       [--clean-ratio 0.05] [--frr 0.01] [--seed 0]
@@ -18,6 +21,7 @@ import { toCsv } from '../../src/analysis/analysis-file.ts';
 import { auroc, ratesAt } from '../../src/analysis/auroc.ts';
 import { attackOf, cleanFeatures, clipsForModel, defenderClips, waveformsOf } from '../../src/analysis/run-data.ts';
 import { balancedSubset } from '../../src/analysis/scan.ts';
+import { clipStabilities, stabilityPerturbations, stabilityThreshold } from '../../src/analysis/stability.ts';
 import { stripEntropies, stripThreshold } from '../../src/analysis/strip.ts';
 import { getFrontEnd } from '../../src/audio/frontends.ts';
 import { disposeFeatureSet } from '../../src/data/feature-set.ts';
@@ -43,7 +47,24 @@ export function stripSummary(triggered: readonly number[], clean: readonly numbe
   return { auroc: auroc(neg(triggered), neg(clean)), threshold, tpr: rates.tpr, fpr: rates.fpr, entropy: { triggered: mean(triggered), clean: mean(clean) } };
 }
 
+/** Label stability's AUROC (triggered positive, larger score = more suspicious) and its rates at the threshold. */
+export interface StabilitySummary {
+  auroc: number;
+  threshold: number;
+  tpr: number;
+  fpr: number;
+  score: { triggered: number; clean: number };
+}
+
+export function stabilitySummary(triggered: readonly number[], clean: readonly number[], threshold: number): StabilitySummary {
+  const rates = ratesAt(triggered, clean, threshold);
+  const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  return { auroc: auroc(triggered, clean), threshold, tpr: rates.tpr, fpr: rates.fpr, score: { triggered: mean(triggered), clean: mean(clean) } };
+}
+
 interface Row extends StripSummary {
+  /** label stability beside STRIP (waveform triggers only) */
+  stability: StabilitySummary | null;
   run: string;
   attack: string;
   domain: 'waveform' | 'features';
@@ -111,6 +132,12 @@ async function measure(run: string, o: { data?: string; clips: number; mixes: nu
     );
     const onTriggered = stripEntropies(model, triggeredInputs, poolInputs, { mixes: o.mixes, seed: o.seed + 1, toModelInput });
     const onClean = stripEntropies(model, cleanInputs, poolInputs, { mixes: o.mixes, seed: o.seed + 1, toModelInput });
+    let stability: StabilitySummary | null = null;
+    if (attack.domain === 'waveform' && toModelInput) {
+      const so = { sampleRate: frontEnd.sampleRate, toModelInput, perturbations: stabilityPerturbations(o.seed) };
+      const score = (w: Tensor) => clipStabilities(model, w, so).map((c) => c.score);
+      stability = stabilitySummary(score(triggeredInputs), score(cleanInputs), stabilityThreshold(score(poolInputs), o.frr));
+    }
     return {
       run: path.resolve(run),
       attack: attack.attack,
@@ -119,6 +146,7 @@ async function measure(run: string, o: { data?: string; clips: number; mixes: nu
       clips: chosen.length,
       poolClips: pool.clips.length,
       ...stripSummary(onTriggered, onClean, threshold),
+      stability,
       seconds: (Date.now() - started) / 1000,
     };
   } finally {
@@ -161,7 +189,7 @@ async function main(): Promise<void> {
     const row = await measure(run, o);
     rows.push(row);
     console.error(
-      `${row.attack} (${row.family}, ${row.domain}): AUROC ${row.auroc.toFixed(3)}, TPR ${(100 * row.tpr).toFixed(1)}% FPR ${(100 * row.fpr).toFixed(1)}% at ${row.threshold.toFixed(4)}; ${row.seconds.toFixed(0)} s`,
+      `${row.attack} (${row.family}, ${row.domain}): STRIP AUROC ${row.auroc.toFixed(3)}, TPR ${(100 * row.tpr).toFixed(1)}% FPR ${(100 * row.fpr).toFixed(1)}% at ${row.threshold.toFixed(4)}; stability ${row.stability ? `AUROC ${row.stability.auroc.toFixed(3)}, TPR ${(100 * row.stability.tpr).toFixed(1)}% FPR ${(100 * row.stability.fpr).toFixed(1)}%` : 'n/a (feature trigger)'}; ${row.seconds.toFixed(0)} s`,
     );
   }
   mkdirSync(path.dirname(path.resolve(values.out)), { recursive: true });
@@ -170,11 +198,19 @@ async function main(): Promise<void> {
   writeFileSync(
     `${values.out.replace(/\.json$/, '')}.csv`,
     toCsv(
-      [...header, 'entropy_triggered', 'entropy_clean'],
-      rows.map((r) => [...header.map((h) => r[h]), r.entropy.triggered, r.entropy.clean]),
+      [...header, 'entropy_triggered', 'entropy_clean', 'stability_auroc', 'stability_threshold', 'stability_tpr', 'stability_fpr'],
+      rows.map((r) => [
+        ...header.map((h) => r[h]),
+        r.entropy.triggered,
+        r.entropy.clean,
+        r.stability?.auroc ?? '',
+        r.stability?.threshold ?? '',
+        r.stability?.tpr ?? '',
+        r.stability?.fpr ?? '',
+      ]),
     ),
   );
-  console.log(JSON.stringify(rows.map((r) => ({ attack: r.attack, auroc: r.auroc, tpr: r.tpr, fpr: r.fpr }))));
+  console.log(JSON.stringify(rows.map((r) => ({ attack: r.attack, auroc: r.auroc, tpr: r.tpr, fpr: r.fpr, stabilityAuroc: r.stability?.auroc ?? null }))));
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -7,9 +7,11 @@
 //   const scores = analysis.scanModel(model, { neuronLayers, inputKind: 'spectral' }, clean); // uncalibrated scores
 //   const v = await analysis.referenceScanRun({ model: run, references, data });          // found / not-found
 //   const h = analysis.stripEntropies(model, inputs, cleanPool);                           // per-input STRIP
+//   const s = analysis.clipStabilities(model, waves, { sampleRate, toModelInput });        // per-input label stability
 //   await analysis.analyzeRun({ model: run, data, attackOf: run, out });                   // analysis.json + CSV
 
 export { type NeuronLayer, NeuronLayerError, type NeuronLayerKind, resolveNeuronLayer, withNeuronZeroed } from '../models/neurons.ts';
+export { additiveFamily, additiveSounds, probeToneFrequencies } from './additive-probe.ts';
 export { type AnalysisFile, type GradientNeuron, toCsv, writeAnalysis } from './analysis-file.ts';
 export { type AnalysisSummary, type AnalyzeRunOptions, type AnalyzeRunResult, analyzeRun } from './analyze-run.ts';
 export { auroc, ratesAt } from './auroc.ts';
@@ -37,6 +39,7 @@ export { balancedSubset, neuralCleanseBudget, type ScanClass, type ScanOptions, 
 export {
   checkReferences,
   defaultProbeFamilies,
+  defenderProbeClips,
   describeShares,
   expandReferenceRuns,
   type ReferenceScanRunOptions,
@@ -54,7 +57,9 @@ export {
   verdictStatement,
   wavFiles,
 } from './scan-run.ts';
+export { type ClipStability, clipStabilities, type StabilityPerturbation, stabilityPerturbations, stabilityThreshold } from './stability.ts';
 export { quantile, type StripOptions, stripEntropies, stripThreshold } from './strip.ts';
+export { residualExcess, type SubspaceResiduals, subspaceFamily, subspaceResiduals } from './subspace-probe.ts';
 export {
   excessOverReferences,
   type ProbeExcess,
@@ -62,6 +67,7 @@ export {
   type ProbeTransform,
   probeRates,
   probeTransforms,
+  ratesFamily,
   transformFamily,
 } from './transform-probe.ts';
 export { type TsneOptions, tsne } from './tsne.ts';

@@ -19,17 +19,15 @@
 // - a class's norm is the smallest mask mean among steps whose batch reached `successThreshold`
 //   (NC: 0.99; 0.9 here, fewer steps); a class that never reached it keeps its last mask, flagged.
 //
-// The same optimisation runs in feature space when `layer` names a module: the trigger is stamped on that
-// module's output (a forward hook) instead of the input, the mask either per element or per channel (one
-// value per feature map, shared over its positions), the pattern inside the clean activations' range (one
-// range for the layer, per channel or per element). A trigger that transforms the whole clip (a filter, a
-// pitch shift) is no small input patch, but a backdoor still needs some units of a deep layer to carry it.
+// `kwshield scan` (uncalibrated scores) stamps the input. The optimisation itself runs over a TriggerSite, so that
+// the variants measured and not shipped (feature-space stamping, per-element or per-channel ranges and masks, a
+// second model's term: research/scan/neural-cleanse-variants.ts) reuse this loop instead of copying it.
 
 import type { FeatureSet } from '../data/feature-set.ts';
 import { createRng } from '../data/rng.ts';
 import type { KwsModel } from '../models/registry.ts';
-import { adam, type Module, withForwardHook } from '../nn/index.ts';
-import { add, crossEntropy, grad, indexSelect, max, maximum, min, minimum, mul, noGrad, sigmoid, sub, type Tensor, tensor, tidy } from '../torch/index.ts';
+import { adam } from '../nn/index.ts';
+import { add, crossEntropy, grad, indexSelect, mul, sigmoid, sub, type Tensor, tensor, tidy } from '../torch/index.ts';
 
 export interface NeuralCleanseOptions {
   /** optimisation steps (default 150) */
@@ -48,21 +46,29 @@ export interface NeuralCleanseOptions {
   seed?: number;
   /** classes to reverse-engineer (default all) */
   labels?: number[];
-  /** stamp the trigger on this module's output (a dotted name of model.namedModules()) instead of the input */
-  layer?: string;
-  /** one mask value per element (default), or per channel (the site's first axis), shared over positions */
-  maskOver?: 'elements' | 'channels';
-  /** the pattern's range: one for the site (default 'global'), per channel, or per element */
-  range?: PatternRange;
-  /**
-   * A second model that must keep each stamped clip's true class (input-domain stamping only): the trigger
-   * is then what `model` has and `reference` lacks. With a purified copy of the model as the reference, a
-   * backdoor's shortcut (which the purification removed) stays cheap while the adversarial shortcuts both
-   * models share do not.
-   */
-  reference?: KwsModel;
   /** called after every step */
   onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Where and how a reversed trigger is stamped: one clip's shape at the site, the mask's shape (broadcast over the
+ * site), the pattern's range [lo, hi] (broadcast over the site; owned by the site), the model's logits with a stamp
+ * applied there, and optionally a further loss term with a veto on hits (for the research variants).
+ */
+export interface TriggerSite {
+  shape: number[];
+  maskShape: number[];
+  lo: Tensor;
+  hi: Tensor;
+  logits(x: Tensor, stamp: (v: Tensor) => Tensor): Tensor;
+  extra?(x: Tensor, stamp: (v: Tensor) => Tensor, indices: readonly number[]): { loss: Tensor; keep: boolean[] };
+}
+
+/** The input site with one global pattern range (the clean features' minimum and maximum): what the scan uses. */
+export function inputSite(model: KwsModel, clean: FeatureSet): TriggerSite {
+  const [lo, hi] = tidy(() => [clean.features.min().reshape([1]), clean.features.max().reshape([1])]);
+  const shape = clean.features.shape.slice(1);
+  return { shape, maskShape: shape, lo, hi, logits: (x, stamp) => model.forward(stamp(x)) };
 }
 
 export interface ReversedTrigger {
@@ -74,81 +80,6 @@ export interface ReversedTrigger {
   success: number;
   /** whether any step reached the success threshold */
   reached: boolean;
-}
-
-export type PatternRange = 'global' | 'per-channel' | 'per-element';
-
-/** A tensor's minimum and maximum over clips (dim 0), reduced further over all but the kept axes. */
-function rangeOf(values: Tensor, range: PatternRange): [Tensor, Tensor] {
-  return tidy(() => {
-    if (range === 'global') return [values.min().reshape([1]), values.max().reshape([1])];
-    let lo = min(values, 0);
-    let hi = max(values, 0);
-    if (range === 'per-channel') {
-      for (let d = lo.ndim - 1; d >= 1; d--) {
-        lo = min(lo, d, true);
-        hi = max(hi, d, true);
-      }
-    }
-    return [lo.contiguous(), hi.contiguous()];
-  });
-}
-
-/** The clean values at the trigger's site: the features, or the named module's outputs on them. */
-function siteRange(model: KwsModel, clean: FeatureSet, module: Module | null, range: PatternRange): { shape: number[]; lo: Tensor; hi: Tensor } {
-  if (!module) {
-    const [lo, hi] = rangeOf(clean.features, range);
-    return { shape: clean.features.shape.slice(1), lo, hi };
-  }
-  const outputs: Tensor[] = [];
-  noGrad(() =>
-    withForwardHook(
-      module,
-      (out) => {
-        const kept = out.contiguous().clone();
-        kept.persistent = true;
-        outputs.push(kept);
-        return undefined;
-      },
-      () => {
-        for (let start = 0; start < clean.size; start += 64) {
-          tidy(() => {
-            const idx = Array.from({ length: Math.min(64, clean.size - start) }, (_, i) => BigInt(start + i));
-            model.forward(indexSelect(clean.features, 0, tensor(BigInt64Array.from(idx))));
-          });
-        }
-      },
-    ),
-  );
-  try {
-    const [lo, hi] = tidy(() => {
-      const [l, h] = rangeOf(outputs[0], range);
-      let lo = l;
-      let hi = h;
-      for (const o of outputs.slice(1)) {
-        const [bl, bh] = rangeOf(o, range);
-        lo = minimum(lo, bl);
-        hi = maximum(hi, bh);
-      }
-      return [lo, hi];
-    });
-    return { shape: outputs[0].shape.slice(1), lo, hi };
-  } finally {
-    for (const o of outputs) o.dispose();
-  }
-}
-
-function siteModule(model: KwsModel, name: string): Module {
-  const found = model.namedModules().find(([n]) => n === name);
-  if (!found)
-    throw new Error(
-      `Neural Cleanse: the model has no module '${name}'; its modules are ${model
-        .namedModules()
-        .map(([n]) => n)
-        .filter(Boolean)
-        .join(', ')}`,
-    );
-  return found[1];
 }
 
 /** One class's lambda (NC's cost) schedule and the smallest successful trigger size so far. */
@@ -200,12 +131,17 @@ export function median(values: readonly number[]): number {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-/**
- * The reverse-engineered trigger of every class (or of opts.labels) over the clean clips. All classes are
- * optimised together, one forward of classes x batchSize rows per step: Adam is elementwise and each
- * class's loss touches only its own mask and pattern, so this is exactly one optimisation per class.
- */
+/** The reverse-engineered trigger of every class (or of opts.labels) over the clean clips, stamped on the input. */
 export function reverseEngineerTriggers(model: KwsModel, clean: FeatureSet, opts: NeuralCleanseOptions = {}): ReversedTrigger[] {
+  return reverseEngineerAt(model, clean, inputSite(model, clean), opts);
+}
+
+/**
+ * The reverse-engineered trigger of every class at a site. All classes are optimised together, one forward of
+ * classes x batchSize rows per step: Adam is elementwise and each class's loss touches only its own mask and
+ * pattern, so this is exactly one optimisation per class. Disposes the site's range.
+ */
+export function reverseEngineerAt(model: KwsModel, clean: FeatureSet, site: TriggerSite, opts: NeuralCleanseOptions = {}): ReversedTrigger[] {
   const steps = opts.steps ?? 150;
   const batchSize = opts.batchSize ?? 8;
   const threshold = opts.successThreshold ?? 0.9;
@@ -213,11 +149,9 @@ export function reverseEngineerTriggers(model: KwsModel, clean: FeatureSet, opts
   const patience = opts.patience ?? 5;
   const labels = opts.labels ?? clean.classes.map((_, i) => i);
   const k = labels.length;
-  const module = opts.layer ? siteModule(model, opts.layer) : null;
-  const { shape, lo, hi } = siteRange(model, clean, module, opts.range ?? 'global');
+  const { shape, maskShape, lo, hi } = site;
   lo.persistent = true;
   hi.persistent = true;
-  const maskShape = opts.maskOver === 'channels' ? [shape[0], ...shape.slice(1).map(() => 1)] : shape;
   const area = maskShape.reduce((a, b) => a * b, 1);
   const span = tidy(() => sub(hi, lo));
   span.persistent = true;
@@ -238,11 +172,8 @@ export function reverseEngineerTriggers(model: KwsModel, clean: FeatureSet, opts
   const state = labels.map(() => newCostState(1));
   const target = tensor(BigInt64Array.from(labels.flatMap((label) => Array<bigint>(b).fill(BigInt(label)))));
   target.persistent = true;
-  if (opts.reference && module) throw new Error('Neural Cleanse: a reference model needs input-domain stamping (no layer)');
   const wasTraining = model.training;
-  const referenceWasTraining = opts.reference?.training ?? false;
   model.eval();
-  opts.reference?.eval();
   try {
     for (let step = 0; step < steps; step++) {
       const indices = pools.flatMap((pool) => Array.from({ length: b }, (_, j) => pool[(step * b + j) % pool.length]));
@@ -252,24 +183,16 @@ export function reverseEngineerTriggers(model: KwsModel, clean: FeatureSet, opts
         const pattern = add(mul(sigmoid(patternLogits), span), lo).unsqueeze(1);
         // x' = (1 - m) x + m p, each class's rows with its own mask and pattern
         const stamp = (v: Tensor) => add(mul(add(mask.neg(), 1), v.reshape([k, b, ...shape])), mul(mask, pattern)).reshape([k * b, ...shape]);
-        const logits = module
-          ? withForwardHook(
-              module,
-              (out) => stamp(out),
-              () => model.forward(x),
-            )
-          : model.forward(stamp(x));
+        const logits = site.logits(x, stamp);
         const maskMeans = sigmoid(maskLogits).reshape([k, area]).mean(1);
         const costs = tensor(Float32Array.from(state, (s) => s.cost));
         // Sum over classes of each class's batch-mean CE plus its own lambda * mask mean.
         let loss = add(crossEntropy(logits, target, { reduction: 'sum' }).div(b), mul(maskMeans, costs).sum());
         const hit = logits.argmax(1).eq(target).toArray() as (number | boolean)[];
-        if (opts.reference) {
-          const truth = tensor(BigInt64Array.from(indices, (i) => BigInt(clean.labelList[i])));
-          const kept = (opts.reference as KwsModel).forward(stamp(x));
-          loss = add(loss, crossEntropy(kept, truth, { reduction: 'sum' }).div(b));
-          const keptTruth = kept.argmax(1).eq(truth).toArray() as (number | boolean)[];
-          keptTruth.forEach((ok, i) => {
+        const extra = site.extra?.(x, stamp, indices);
+        if (extra) {
+          loss = add(loss, extra.loss);
+          extra.keep.forEach((ok, i) => {
             if (!ok) hit[i] = false;
           });
         }
@@ -288,7 +211,6 @@ export function reverseEngineerTriggers(model: KwsModel, clean: FeatureSet, opts
     optimizer.dispose();
     for (const t of [maskLogits, patternLogits, target, lo, hi, span]) t.dispose();
     model.train(wasTraining);
-    opts.reference?.train(referenceWasTraining);
   }
   return labels.map((label, c) => {
     const s = state[c];

@@ -35,6 +35,8 @@ export interface ProbeFamily<M = unknown> {
   name: string;
   /** what the family probes, one line */
   probes: string;
+  /** why the family cannot probe this model (e.g. no Linear classifier), or undefined: decided before measuring */
+  refuses?(model: KwsModel): string | undefined;
   /** the family's measurement of one model on the clean clips */
   measure(model: KwsModel, clips: ProbeClips): M;
   /** `subject` against `others` (at least one) */
@@ -77,6 +79,8 @@ export interface BankVerdict {
   falseAlarmBound: number;
   references: number;
   families: FamilyResult[];
+  /** families that could not probe the model, and why (the Bonferroni correction counts only the others) */
+  skipped: { family: string; reason: string }[];
 }
 
 /** Each family measured on the subject and on every reference, then one verdict over the families. */
@@ -87,8 +91,13 @@ export function runProbeBank(
   clips: ProbeClips,
   onReference?: (done: number, total: number) => void,
 ): BankVerdict {
-  if (families.length === 0) throw new Error('probe bank: no family to probe with');
-  const measureAll = (model: KwsModel) => families.map((f) => f.measure(model, clips));
+  const skipped = families.flatMap((f) => {
+    const reason = f.refuses?.(subject);
+    return reason ? [{ family: f.name, reason }] : [];
+  });
+  const used = families.filter((f) => !skipped.some((s) => s.family === f.name));
+  if (used.length === 0) throw new Error(`probe bank: no family can probe this model (${skipped.map((s) => `${s.family}: ${s.reason}`).join('; ')})`);
+  const measureAll = (model: KwsModel) => used.map((f) => f.measure(model, clips));
   const own = measureAll(subject);
   const theirs = references.map((load, i) => {
     const model = load();
@@ -100,7 +109,7 @@ export function runProbeBank(
     }
   });
   return bankVerdict(
-    families.map((f, k) =>
+    used.map((f, k) =>
       familyResult(
         f,
         own[k],
@@ -108,6 +117,7 @@ export function runProbeBank(
       ),
     ),
     references.length,
+    skipped,
   );
 }
 
@@ -117,7 +127,7 @@ export function familyResult<M>(family: ProbeFamily<M>, subject: M, references: 
 }
 
 /** The verdict over family results: found when a family fired; its p-value Bonferroni-corrected over the families. */
-export function bankVerdict(families: FamilyResult[], references: number): BankVerdict {
+export function bankVerdict(families: FamilyResult[], references: number, skipped: BankVerdict['skipped'] = []): BankVerdict {
   const k = families.length;
   const first = families.reduce((best, f) => (f.pValue < best.pValue ? f : best), families[0]);
   return {
@@ -128,5 +138,6 @@ export function bankVerdict(families: FamilyResult[], references: number): BankV
     falseAlarmBound: Math.min(1, k / (references + 1)),
     references,
     families,
+    skipped,
   };
 }

@@ -2,21 +2,26 @@
 //   scanRun          without references: scores only, verdict 'uncalibrated' (scan.ts: Neural Cleanse's anomaly
 //                    index and the gradient signature, neither calibrated)
 //   referenceScanRun against clean references of the model's configuration: the probe bank's verdict, 'found' or
-//                    'not-found', with its p-value and false-alarm bound (probe-bank.ts; the family: the transform
-//                    probe, transform-probe.ts)
-//   scanInputs       which WAV clips of a folder carry a trigger? (strip.ts: STRIP entropy per clip, flagged
-//                    below a threshold set on the defender's clean clips)
+//                    'not-found', with its p-value and false-alarm bound (probe-bank.ts; the families: the transform
+//                    probe, transform-probe.ts; additive sounds, additive-probe.ts; the classifier-row subspace,
+//                    subspace-probe.ts)
+//   scanInputs       which WAV clips of a folder carry a trigger? Two detectors side by side, each flagged beyond a
+//                    threshold set on the defender's clean clips: STRIP entropy (strip.ts, additive triggers) and
+//                    label stability (stability.ts, whole-clip transforms)
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { getFrontEnd } from '../audio/frontends.ts';
 import { disposeFeatureSet } from '../data/feature-set.ts';
 import { loadModel, type ModelManifest, readManifest } from '../models/checkpoint.ts';
-import { noGrad, type Tensor, tidy } from '../torch/index.ts';
+import type { Tensor } from '../torch/index.ts';
+import { additiveFamily } from './additive-probe.ts';
 import { checkLayers } from './neuron-layers.ts';
-import { type BankVerdict, type ProbeFamily, runProbeBank } from './probe-bank.ts';
+import { type BankVerdict, type ProbeClips, type ProbeFamily, runProbeBank } from './probe-bank.ts';
 import { AnalysisInputError, cleanFeatures, defenderClips, waveformsOf } from './run-data.ts';
 import { type ScanResult, scanModel } from './scan.ts';
+import { clipStabilities, stabilityPerturbations, stabilityThreshold } from './stability.ts';
 import { quantile, stripEntropies, stripThreshold } from './strip.ts';
+import { subspaceFamily } from './subspace-probe.ts';
 import { transformFamily } from './transform-probe.ts';
 
 export interface ScanRunOptions {
@@ -194,17 +199,45 @@ export interface ReferenceScanRunResult extends Omit<BankVerdict, 'target'> {
   seconds: number;
 }
 
-/** The default probe bank: the transform probe (the families of additive sounds and feature patches are to come). */
-export const defaultProbeFamilies = (seed: number): ProbeFamily[] => [transformFamily(seed) as ProbeFamily];
+/**
+ * The default probe bank, one family per kind of trigger: whole-clip transforms (transform-probe.ts), additive sounds
+ * (additive-probe.ts), feature-domain patches (subspace-probe.ts; chosen over the reversed trigger's transfer gap,
+ * measured/scan/fresh-zoo-PLAN.md).
+ */
+export const defaultProbeFamilies = (seed: number): ProbeFamily[] => [
+  transformFamily(seed) as ProbeFamily,
+  additiveFamily(seed) as ProbeFamily,
+  subspaceFamily() as ProbeFamily,
+];
 
 /** The verdict in one line: what was found or not, by which probes, against what, and the false-alarm bound. */
 export function verdictStatement(v: BankVerdict, shares: readonly ReferenceShare[]): string {
   const against = `against ${v.references} clean references (${describeShares(shares)})`;
-  const bound = `false alarms at most ${v.falseAlarmBound.toPrecision(2)} (conformal: 1/${v.references + 1} per probe family, Bonferroni over ${v.families.length})`;
+  const skipped = v.skipped.length ? `; not probed: ${v.skipped.map((f) => `${f.family} (${f.reason})`).join(', ')}` : '';
+  const bound = `false alarms at most ${v.falseAlarmBound.toPrecision(2)} (conformal: 1/${v.references + 1} per probe family, Bonferroni over ${v.families.length})${skipped}`;
   if (v.verdict === 'found') {
     return `backdoor found (target '${v.target}', by probe ${v.by}, p = ${v.pValue.toPrecision(2)}) ${against}; ${bound}`;
   }
   return `no backdoor found by these probes (${v.families.map((f) => `${f.family}: ${f.probes}`).join('; ')}; p = ${v.pValue.toPrecision(2)}) ${against}; ${bound}; a backdoor these probes do not reach is not ruled out`;
+}
+
+/**
+ * The defender's clean clips (a class-stratified share of the clean training split) as the probe families receive
+ * them: waveforms through the model's front-end. The same for every model of one configuration (they do not depend
+ * on the scanned run). The caller disposes `clips.waves`.
+ */
+export async function defenderProbeClips(
+  data: string,
+  manifest: ModelManifest,
+  o: { run: string; cleanRatio: number; seed: number },
+): Promise<{ clips: ProbeClips; count: number }> {
+  const frontEnd = getFrontEnd(manifest.frontEnd);
+  const { clips, classes } = await defenderClips(data, manifest, o);
+  const waves = await waveformsOf(clips, frontEnd);
+  return {
+    clips: { waves, labels: clips.map((c) => c.label), classes, sampleRate: frontEnd.sampleRate, toModelInput: (w) => frontEnd.apply(w) },
+    count: clips.length,
+  };
 }
 
 /**
@@ -217,20 +250,16 @@ export async function referenceScanRun(o: ReferenceScanRunOptions): Promise<Refe
   const seed = o.seed ?? 0;
   const subjectManifest = checkReferences(o.model, o.references);
   const shares = o.references.map((r) => referenceShareOf(readManifest(r)));
-  const frontEnd = getFrontEnd(subjectManifest.frontEnd);
-  const { clips, classes } = await defenderClips(o.data, subjectManifest, { run: o.model, cleanRatio, seed });
+  const { clips, count } = await defenderProbeClips(o.data, subjectManifest, { run: o.model, cleanRatio, seed });
   const families = defaultProbeFamilies(seed);
-  o.onStage?.(
-    `defender's clean data: ${clips.length} clips; probes ${families.map((f) => f.name).join(', ')} into the model and ${o.references.length} references`,
-  );
-  const waves = await waveformsOf(clips, frontEnd);
+  o.onStage?.(`defender's clean data: ${count} clips; probes ${families.map((f) => f.name).join(', ')} into the model and ${o.references.length} references`);
   const { model } = loadModel(o.model);
   try {
     const verdict = runProbeBank(
       families,
       model,
       o.references.map((run) => () => loadModel(run).model),
-      { waves, labels: clips.map((c) => c.label), classes, sampleRate: frontEnd.sampleRate, toModelInput: (w) => frontEnd.apply(w) },
+      clips,
       (done, total) => o.onStage?.(`reference ${done}/${total} probed`),
     );
     return {
@@ -241,17 +270,17 @@ export async function referenceScanRun(o: ReferenceScanRunOptions): Promise<Refe
       model: path.resolve(o.model),
       modelFamily: subjectManifest.model,
       frontEnd: subjectManifest.frontEnd,
-      classes,
+      classes: [...clips.classes],
       referenceRuns: o.references.map((r) => path.resolve(r)),
       referenceShares: shares,
       cleanRatio,
       seed,
-      clips: clips.length,
+      clips: count,
       seconds: (Date.now() - started) / 1000,
     };
   } finally {
     model.dispose();
-    waves.dispose();
+    clips.waves.dispose();
   }
 }
 
@@ -263,21 +292,33 @@ export interface ScanInputsOptions {
   seed?: number;
   /** clean clips blended with each input (default 32) */
   mixes?: number;
-  /** share of clean clips allowed to be flagged: the threshold's percentile (default 0.01, STRIP's FRR) */
+  /** share of clean clips allowed to be flagged, by each detector: its threshold's percentile (default 0.01, STRIP's FRR) */
   falseRejection?: number;
   onStage?: (stage: string) => void;
 }
 
 export interface ScanInputsResult {
-  kind: 'strip';
+  kind: 'inputs';
   model: string;
   inputs: string;
-  threshold: number;
+  /** the share of the defender's clean clips each detector may flag: it sets both thresholds */
   falseRejection: number;
-  mixes: number;
-  clean: { clips: number; entropy: { min: number; p05: number; median: number; max: number } };
-  clips: { file: string; entropy: number; flagged: boolean; predicted: string }[];
-  flagged: number;
+  /** STRIP: flagged below the threshold (low entropy of blends) */
+  strip: { threshold: number; mixes: number; clean: { min: number; p05: number; median: number; max: number } };
+  /** label stability: flagged above the threshold */
+  stability: {
+    threshold: number;
+    perturbations: { breaking: string[]; preserving: string[] };
+    clean: { min: number; median: number; p99: number; max: number };
+  };
+  cleanClips: number;
+  clips: {
+    file: string;
+    predicted: string;
+    strip: { entropy: number; flagged: boolean };
+    stability: { score: number; breakingKept: number; preservingKept: number; flagged: boolean };
+  }[];
+  flagged: { strip: number; stability: number };
 }
 
 /** The .wav files under a folder, sorted. */
@@ -304,9 +345,10 @@ export function wavFiles(folder: string): string[] {
 }
 
 /**
- * STRIP over WAV clips: blends of waveforms (what a microphone would pick up), through the model's
- * front-end. A feature-domain trigger (Audio BadNets on MFCC) cannot be in a WAV file at all; the waveform
- * attacks can.
+ * Two per-clip detectors over WAV clips, each thresholded on the defender's clean clips at the same false-alarm
+ * share: STRIP (blends of waveforms, what a microphone would pick up, through the model's front-end) and label
+ * stability (stability.ts). A feature-domain trigger (Audio BadNets on MFCC) cannot be in a WAV file at all; the
+ * waveform attacks can.
  */
 export async function scanInputs(o: ScanInputsOptions): Promise<ScanInputsResult> {
   const cleanRatio = o.cleanRatio ?? 0.05;
@@ -330,45 +372,52 @@ export async function scanInputs(o: ScanInputsOptions): Promise<ScanInputsResult
     const threshold = stripThreshold(cleanEntropies, falseRejection);
     o.onStage?.(`STRIP on ${files.length} clips of ${o.inputs}`);
     const entropies = stripEntropies(model, inputs, pool, { mixes, seed: seed + 1, toModelInput });
-    model.eval();
-    const predicted: number[] = [];
-    for (let start = 0; start < files.length; start += 64) {
-      const count = Math.min(64, files.length - start);
-      predicted.push(
-        ...noGrad(() =>
-          tidy(() =>
-            model
-              .forward(frontEnd.apply(inputs.narrow(0, start, count)))
-              .argmax(1)
-              .toArray(),
-          ),
-        ),
-      );
-    }
+    const perturbations = stabilityPerturbations(seed);
+    o.onStage?.(`label stability under ${perturbations.length} perturbations: ${clips.length} clean clips, then the inputs`);
+    const stabilityOptions = { sampleRate: frontEnd.sampleRate, toModelInput, perturbations };
+    const cleanStability = clipStabilities(model, pool, stabilityOptions).map((c) => c.score);
+    const stabilityCut = stabilityThreshold(cleanStability, falseRejection);
+    const stability = clipStabilities(model, inputs, stabilityOptions);
     const rows = files.map((file, i) => ({
       file: path.relative(o.inputs, file),
-      entropy: entropies[i],
-      flagged: entropies[i] < threshold,
-      predicted: manifest.classes[predicted[i]],
+      predicted: manifest.classes[stability[i].predicted],
+      strip: { entropy: entropies[i], flagged: entropies[i] < threshold },
+      stability: {
+        score: stability[i].score,
+        breakingKept: stability[i].breakingKept,
+        preservingKept: stability[i].preservingKept,
+        flagged: stability[i].score > stabilityCut,
+      },
     }));
+    const namesOf = (kind: 'breaking' | 'preserving') => perturbations.filter((p) => p.kind === kind).map((p) => p.name);
     return {
-      kind: 'strip',
+      kind: 'inputs',
       model: path.resolve(o.model),
       inputs: path.resolve(o.inputs),
-      threshold,
       falseRejection,
-      mixes,
-      clean: {
-        clips: clips.length,
-        entropy: {
+      strip: {
+        threshold,
+        mixes,
+        clean: {
           min: Math.min(...cleanEntropies),
           p05: quantile(cleanEntropies, 0.05),
           median: quantile(cleanEntropies, 0.5),
           max: Math.max(...cleanEntropies),
         },
       },
+      stability: {
+        threshold: stabilityCut,
+        perturbations: { breaking: namesOf('breaking'), preserving: namesOf('preserving') },
+        clean: {
+          min: Math.min(...cleanStability),
+          median: quantile(cleanStability, 0.5),
+          p99: quantile(cleanStability, 0.99),
+          max: Math.max(...cleanStability),
+        },
+      },
+      cleanClips: clips.length,
       clips: rows,
-      flagged: rows.filter((r) => r.flagged).length,
+      flagged: { strip: rows.filter((r) => r.strip.flagged).length, stability: rows.filter((r) => r.stability.flagged).length },
     };
   } finally {
     for (const t of owned) t.dispose();

@@ -28,7 +28,7 @@ export interface ProbeTransform {
 }
 
 /** Applies a per-clip Float32Array effect to every row of a [clips, samples] batch, length kept. */
-function perRow(effect: (x: Float32Array, sampleRate: number, row: number) => Float32Array): ProbeTransform['apply'] {
+export function perRow(effect: (x: Float32Array, sampleRate: number, row: number) => Float32Array): ProbeTransform['apply'] {
   return (wave, sampleRate) => {
     const [clips, samples] = wave.shape;
     const data = wave.toFloat32Array();
@@ -39,7 +39,7 @@ function perRow(effect: (x: Float32Array, sampleRate: number, row: number) => Fl
 }
 
 /** A sine of `hz` at unit amplitude, `length` samples. */
-function tone(length: number, hz: number, sampleRate: number): Float32Array {
+export function tone(length: number, hz: number, sampleRate: number): Float32Array {
   return Float32Array.from({ length }, (_, i) => Math.sin((2 * Math.PI * hz * i) / sampleRate));
 }
 
@@ -237,19 +237,40 @@ export function excessOverReferences(subject: ProbeRates, references: readonly P
 }
 
 /**
- * The transform probe as a probe family (probe-bank.ts): where the 18 transforms send the clean clips, scored by the
- * excess over the other models; the verdict's conformal test and its false-alarm bound come from the bank.
+ * A probe family over ProbeRates: where a list of waveform probes (chosen by the clips' sample rate) sends the clean
+ * clips, scored by the excess over the other models (excessOverReferences); the bank adds the conformal test.
  */
-export function transformFamily(seed = 0): ProbeFamily<ProbeRates> {
-  const transforms = probeTransforms(seed);
+export function ratesFamily(name: string, probes: string, transformsFor: (sampleRate: number) => ProbeTransform[]): ProbeFamily<ProbeRates> {
+  const bySampleRate = new Map<number, ProbeTransform[]>();
+  const transformsAt = (sampleRate: number) => {
+    if (!bySampleRate.has(sampleRate)) bySampleRate.set(sampleRate, transformsFor(sampleRate));
+    return bySampleRate.get(sampleRate) as ProbeTransform[];
+  };
   return {
-    name: 'transform',
-    probes: `${transforms.length} generic audio transforms (pitch, formant, filters, distortion, chorus, phaser, reverb, noise, tones, a burst)`,
+    name,
+    probes,
     measure: (model, clips) =>
-      probeRates(model, clips.waves, clips.labels, clips.classes, { sampleRate: clips.sampleRate, toModelInput: clips.toModelInput, transforms }),
+      probeRates(model, clips.waves, clips.labels, clips.classes, {
+        sampleRate: clips.sampleRate,
+        toModelInput: clips.toModelInput,
+        transforms: transformsAt(clips.sampleRate),
+      }),
     score: (subject, others) => {
       const e = excessOverReferences(subject, others);
       return { score: e.score, target: e.class, detail: e.transform };
     },
   };
+}
+
+/**
+ * The transform probe as a probe family (probe-bank.ts): where the 18 transforms send the clean clips, scored by the
+ * excess over the other models; the verdict's conformal test and its false-alarm bound come from the bank.
+ */
+export function transformFamily(seed = 0): ProbeFamily<ProbeRates> {
+  const transforms = probeTransforms(seed);
+  return ratesFamily(
+    'transform',
+    `${transforms.length} generic audio transforms (pitch, formant, filters, distortion, chorus, phaser, reverb, noise, tones, a burst)`,
+    () => transforms,
+  );
 }

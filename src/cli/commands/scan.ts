@@ -2,7 +2,8 @@
 // `kwshield references build`): a verdict, "backdoor found (target, probe, p)" or "no backdoor found by these
 // probes", with the references it was measured against and its false-alarm bound (analysis/probe-bank.ts). Without
 // references: "uncalibrated", Neural Cleanse's and the gradient signature's scores only. With --inputs, which WAV
-// clips of a folder carry a trigger (STRIP entropy per clip, flagged under a threshold set on clean clips).
+// clips of a folder carry a trigger: STRIP entropy and label stability per clip, side by side, each flagged beyond
+// a threshold set on the defender's clean clips for the same false-alarm share.
 import path from 'node:path';
 import { Command } from '@commander-js/extra-typings';
 import type { FamilyResult } from '../../analysis/probe-bank.ts';
@@ -37,9 +38,9 @@ function modelReport(r: ScanRunResult): string {
   ].join('\n');
 }
 
-/** The transform family's evidence: the transform's rate into the class on the model and at most on the references. */
-function transformLine(f: FamilyResult): string | undefined {
-  if (f.family !== 'transform') return undefined;
+/** A rate family's evidence (transforms, additive sounds): the probe's rate into the class on the model and at most on the references. */
+function ratesLine(f: FamilyResult): string | undefined {
+  if (f.family !== 'transform' && f.family !== 'additive') return undefined;
   const { subject, references } = f.measurements as { subject: ProbeRates; references: ProbeRates[] };
   const t = subject.transforms.indexOf(f.detail);
   const c = subject.classes.indexOf(f.target);
@@ -53,8 +54,9 @@ function referenceReport(r: ReferenceScanRunResult): string {
     r.statement,
     ...r.families.flatMap((f) => [
       `  ${f.family} (${f.probes}): score ${f.score.toFixed(2)} at '${f.detail}' -> '${f.target}', p = ${f.pValue.toPrecision(2)}${f.fired ? " (larger than every reference's own)" : ''}; the references' own: ${f.referenceScores.map((s) => s.toFixed(2)).join(', ')}`,
-      ...[transformLine(f)].filter((line): line is string => line !== undefined),
+      ...[ratesLine(f)].filter((line): line is string => line !== undefined),
     ]),
+    ...r.skipped.map((f) => `  ${f.family}: not probed (${f.reason})`),
     `  on ${r.clips} clean clips (${(100 * r.cleanRatio).toFixed(1)}% of the training split); ${r.seconds.toFixed(0)} s`,
   ].join('\n');
 }
@@ -62,20 +64,27 @@ function referenceReport(r: ReferenceScanRunResult): string {
 const runList = commaList('--references', 'name run folders, e.g. refs/clean-s10,refs/clean-s11,refs/clean-s12');
 
 function inputsReport(r: ScanInputsResult): string {
+  const share = `${100 * r.falseRejection}%`;
+  const width = Math.max(9, ...r.clips.map((c) => c.predicted.length));
   return [
-    `${r.flagged} of ${r.clips.length} clips flagged as triggered (STRIP entropy < ${r.threshold.toFixed(4)}, the ${100 * r.falseRejection}% quantile of ${r.clean.clips} clean clips' entropies; ${r.mixes} blends each)`,
-    ...r.clips.map((c) => `  ${c.flagged ? 'FLAGGED' : '-      '}  ${c.entropy.toFixed(4)}  ${c.predicted.padEnd(8)}  ${c.file}`),
+    `STRIP flagged ${r.flagged.strip} of ${r.clips.length} clips (entropy < ${r.strip.threshold.toFixed(4)}, ${r.strip.mixes} blends each); label stability flagged ${r.flagged.stability} (score > ${r.stability.threshold.toFixed(3)}); each threshold lets ${share} of ${r.cleanClips} of the defender's clean clips through as false alarms`,
+    `  stability = share of ${r.stability.perturbations.breaking.length} word-breaking perturbations that keep the label minus share of ${r.stability.perturbations.preserving.length} word-keeping ones that keep it`,
+    `  strip     entropy  stability  score  ${'predicted'.padEnd(width)}  file`,
+    ...r.clips.map(
+      (c) =>
+        `  ${c.strip.flagged ? 'FLAGGED' : '-      '}   ${c.strip.entropy.toFixed(4)}  ${c.stability.flagged ? 'FLAGGED  ' : '-        '}  ${c.stability.score.toFixed(2).padStart(5)}  ${c.predicted.padEnd(width)}  ${c.file}`,
+    ),
   ].join('\n');
 }
 
 export function scanCommand(): Command {
   return new Command('scan')
     .description(
-      'is a model backdoored? With --references: "backdoor found" or "no backdoor found by these probes", calibrated against clean models of the same configuration (kwshield references build); without: "uncalibrated", scores only. With --inputs: flag WAV clips that carry a trigger (STRIP)',
+      'is a model backdoored? With --references: "backdoor found" or "no backdoor found by these probes", calibrated against clean models of the same configuration (kwshield references build); without: "uncalibrated", scores only. With --inputs: flag WAV clips that carry a trigger (STRIP and label stability)',
     )
     .requiredOption('--model <run>', 'the run folder of the model to scan')
     .option('--data <dir>', 'the Speech Commands folder of clean clips (default: the one the model was trained on)')
-    .option('--inputs <folder>', 'a folder of WAV clips to check for triggers (STRIP) instead of scanning the model')
+    .option('--inputs <folder>', 'a folder of WAV clips to check for triggers (STRIP and label stability) instead of scanning the model')
     .option('--clean-ratio <x>', "the defender's share of the clean training clips, class-stratified", cleanRatio, 0.05)
     .option('--layers <a,b>', 'layers of the gradient signature (default: the last two conv layers)', layerList)
     .option('--steps <n>', 'Neural Cleanse steps (default: 150 for spectral models, 50 for raw-waveform ones)', greaterThanZero('--steps', { integer: true }))
@@ -90,7 +99,12 @@ export function scanCommand(): Command {
       runList,
     )
     .option('--mixes <n>', 'STRIP: clean clips blended with each input', greaterThanZero('--mixes', { integer: true }), 32)
-    .option('--frr <x>', 'STRIP: share of clean clips allowed to be flagged; sets the threshold', share('--frr', { example: '0.01' }), 0.01)
+    .option(
+      '--frr <x>',
+      "--inputs: share of the defender's clean clips each detector may flag; sets both thresholds",
+      share('--frr', { example: '0.01' }),
+      0.01,
+    )
     .option('--seed <n>', 'random seed', positiveInt('--seed'), 0)
     .option('--no-cache', 'do not read or write the feature cache')
     .option('--json', 'print the result as one JSON line')
