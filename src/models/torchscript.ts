@@ -447,7 +447,10 @@ export function batchNormMode(model: TorchScriptModel, probe: Tensor): { mode: B
     );
   const updated = (train: boolean): boolean[] => {
     model.train(train);
-    tidy(() => noGrad(() => model.forward(probe)));
+    // (a block, not an expression: what tidy returns outlives it)
+    tidy(() => {
+      noGrad(() => model.forward(probe));
+    });
     const changed = noGrad(() => tidy(() => bns.map(([, bn], i) => any(bn.running_mean.sub(saved[i][0]).abs().gt(0)).item() !== 0)));
     restore();
     return changed;
