@@ -51,7 +51,7 @@ import {
   tensor,
   tidy,
 } from '../torch/index.ts';
-import type { ScriptPlainValue } from '../torch/script-module.ts';
+import type { LoadScriptOptions, ScriptPlainValue } from '../torch/script-module.ts';
 import type { KwsModel } from './registry.ts';
 
 /** What a view of an archive's submodule carries besides its layer fields. */
@@ -405,7 +405,7 @@ interface ViewState {
 }
 
 /** Loads a TorchScript archive as a KwsModel in eval mode (trusted files only: an archive is code). */
-export function loadTorchScriptModel(file: string, opts: { device?: string } = {}): TorchScriptModel {
+export function loadTorchScriptModel(file: string, opts: LoadScriptOptions = {}): TorchScriptModel {
   const model = new TorchScriptModel(loadScriptModule(file, opts));
   model.eval();
   return model;
