@@ -10,7 +10,11 @@
 // resnet_torchscript.gnft_step.sgd is the same GN-FT step on the reference ResNet exported by PyTorch with
 // torch.jit.script (bench/export_torchscript_resnet.py) and run through the engine's TorchScript loader as a
 // user's own model would be (src/models/torchscript.ts); its PyTorch column is PyTorch's eager GN-FT step.
-// --no-torchscript skips it.
+// --no-torchscript skips it. resnet_torchscript_optimized.gnft_step.sgd (only with --only naming it) runs the
+// archive on libtorch's optimised graph-executor plan, as the engine did until 2026-12-08, for a before/after
+// in one run (loadScriptModule's graphOptimizer). --only CASE,CASE... times only those cases of ours (PyTorch's reference script
+// still runs all of its own; the table compares what was timed), e.g.
+//   npm run bench -- --only resnet.gnft_step.sgd,resnet_torchscript.gnft_step.sgd
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,13 +46,24 @@ const { values } = parseArgs({
   options: {
     ...versusTorchFlags({ steps: '5', batch: '256', rounds: '3' }),
     'no-torchscript': { type: 'boolean', default: false },
+    only: { type: 'string' },
   },
 });
 const { steps, batch, threads, rounds, layout } = versusTorchSettings(values);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const caseNames = ['resnet.train_step.adam', 'resnet.gnft_step.sgd', 'resnet.eval_forward', 'resnet_torchscript.gnft_step.sgd'];
+const caseNames = [
+  'resnet.train_step.adam',
+  'resnet.gnft_step.sgd',
+  'resnet.eval_forward',
+  'resnet_torchscript.gnft_step.sgd',
+  'resnet_torchscript_optimized.gnft_step.sgd',
+];
+const only = values.only === undefined ? null : new Set(values.only.split(',').map((c) => c.trim()));
+for (const name of only ?? []) if (!caseNames.includes(name)) throw new Error(`--only: unknown case '${name}'; the cases are ${caseNames.join(', ')}`);
+const timedByDefault = (name: string) => name !== 'resnet_torchscript_optimized.gnft_step.sgd';
+const wanted = (name: string) => (only ? only.has(name) : timedByDefault(name));
 /** The PyTorch case a case of ours is compared with. */
-const torchCaseOf = (name: string) => name.replace('resnet_torchscript.', 'resnet.');
+const torchCaseOf = (name: string) => name.replace(/^resnet_torchscript(_optimized)?\./, 'resnet.');
 
 /**
  * A random MFCC batch and labels for `model` (built right after manualSeed(0), so every case draws the
@@ -72,20 +87,23 @@ function measureResNet(): Map<string, number> {
   const { x, y, lossFn } = resnetBatch(model);
   const out = new Map<string, number>();
   const optimizer = adam(model.parameters(), { lr: 1e-4 });
-  out.set(
-    'resnet.train_step.adam',
-    timed(() => trainStep(optimizer, lossFn), steps),
-  );
+  if (wanted('resnet.train_step.adam'))
+    out.set(
+      'resnet.train_step.adam',
+      timed(() => trainStep(optimizer, lossFn), steps),
+    );
   const momentum = sgd(model.parameters(), { lr: 1e-3, momentum: 0.9 });
-  out.set(
-    'resnet.gnft_step.sgd',
-    timed(() => gradNormPenaltyStep(model, momentum, lossFn, { r: 0.05, alpha: 0.7, normalization: 'per-tensor' }), steps),
-  );
+  if (wanted('resnet.gnft_step.sgd'))
+    out.set(
+      'resnet.gnft_step.sgd',
+      timed(() => gradNormPenaltyStep(model, momentum, lossFn, { r: 0.05, alpha: 0.7, normalization: 'per-tensor' }), steps),
+    );
   model.eval();
-  out.set(
-    'resnet.eval_forward',
-    timed(() => noGrad(() => tidy(() => void model.forward(x))), steps),
-  );
+  if (wanted('resnet.eval_forward'))
+    out.set(
+      'resnet.eval_forward',
+      timed(() => noGrad(() => tidy(() => void model.forward(x))), steps),
+    );
   optimizer.dispose();
   momentum.dispose();
   model.dispose();
@@ -95,9 +113,9 @@ function measureResNet(): Map<string, number> {
 }
 
 /** The GN-FT step of measureResNet on a TorchScript archive of the reference ResNet (same batch, optimizer, options). */
-function measureTorchScriptResNet(file: string): Map<string, number> {
+function measureTorchScriptResNet(file: string, graphOptimizer = false): Map<string, number> {
   manualSeed(0);
-  const model = loadTorchScriptModel(file).train();
+  const model = loadTorchScriptModel(file, { graphOptimizer }).train();
   const { x, y, lossFn } = resnetBatch(model);
   const momentum = sgd(model.parameters(), { lr: 1e-3, momentum: 0.9 });
   const ms = timed(() => gradNormPenaltyStep(model, momentum, lossFn, { r: 0.05, alpha: 0.7, normalization: 'per-tensor' }), steps);
@@ -105,7 +123,7 @@ function measureTorchScriptResNet(file: string): Map<string, number> {
   model.dispose();
   x.dispose();
   y.dispose();
-  return new Map([['resnet_torchscript.gnft_step.sgd', ms]]);
+  return new Map([[graphOptimizer ? 'resnet_torchscript_optimized.gnft_step.sgd' : 'resnet_torchscript.gnft_step.sgd', ms]]);
 }
 
 const round2 = (v: number | null) => (v === null ? null : Math.round(v * 100) / 100);
@@ -128,7 +146,7 @@ else console.error(`PyTorch reference: ${python} ${script}`);
 let torchScriptFile: string | null = null;
 const scratch = mkdtempSync(path.join(tmpdir(), 'kwshield-bench-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
-if (!values['no-torchscript']) {
+if (!values['no-torchscript'] && (wanted('resnet_torchscript.gnft_step.sgd') || wanted('resnet_torchscript_optimized.gnft_step.sgd'))) {
   const exporter = findTorchPython();
   if (!exporter || !script) console.error(`TorchScript case skipped: ${exporter ? 'shared/peers/torch_reference.py not found' : noTorchPython}`);
   else {
@@ -155,8 +173,9 @@ if (!torchWhy && !values['no-default']) {
 for (let r = 1; r <= rounds; r++) {
   console.error(`round ${r}/${rounds}: PyTorch ${tuned.map((c) => c.name).join(', ') || '(skipped)'}, then ours ...`);
   for (const config of tuned) runReference(config);
-  times.add('ours', measureResNet());
-  if (torchScriptFile) times.add('ours', measureTorchScriptResNet(torchScriptFile));
+  if (['resnet.train_step.adam', 'resnet.gnft_step.sgd', 'resnet.eval_forward'].some(wanted)) times.add('ours', measureResNet());
+  if (torchScriptFile && wanted('resnet_torchscript.gnft_step.sgd')) times.add('ours', measureTorchScriptResNet(torchScriptFile));
+  if (torchScriptFile && wanted('resnet_torchscript_optimized.gnft_step.sgd')) times.add('ours', measureTorchScriptResNet(torchScriptFile, true));
 }
 
 const tunedNames = tuned.map((c) => c.name);
@@ -195,6 +214,8 @@ const gnftOverTrain = ratio(times.median('ours', 'resnet.gnft_step.sgd'), times.
 console.log(JSON.stringify({ case: 'resnet.gnft_over_train', ratio: gnftOverTrain }));
 const scriptOverBuiltIn = ratio(times.median('ours', 'resnet_torchscript.gnft_step.sgd'), times.median('ours', 'resnet.gnft_step.sgd'));
 if (scriptOverBuiltIn !== null) console.log(JSON.stringify({ case: 'resnet_torchscript.gnft_over_builtin', ratio: scriptOverBuiltIn }));
+const optimizedOverEager = ratio(times.median('ours', 'resnet_torchscript_optimized.gnft_step.sgd'), times.median('ours', 'resnet_torchscript.gnft_step.sgd'));
+if (optimizedOverEager !== null) console.log(JSON.stringify({ case: 'resnet_torchscript.optimized_over_eager', ratio: optimizedOverEager }));
 
 const header = ['case', 'ours ms', 'PyTorch best ms', 'best config', 'ratio', 'PyTorch default ms', 'ratio'];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

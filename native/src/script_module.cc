@@ -15,6 +15,7 @@
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/csrc/jit/runtime/custom_operator.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/csrc/jit/runtime/interpreter.h>
 
 #include <map>
@@ -298,6 +299,7 @@ class ScriptModuleHandle : public Napi::ObjectWrap<ScriptModuleHandle> {
       InstanceMethod<&ScriptModuleHandle::To>("to"),
       InstanceMethod<&ScriptModuleHandle::ChannelsLast>("channelsLast"),
       InstanceMethod<&ScriptModuleHandle::Code>("code"),
+      InstanceMethod<&ScriptModuleHandle::SetGraphOptimizer>("setGraphOptimizer"),
       InstanceMethod<&ScriptModuleHandle::IsDisposed>("isDisposed"),
       InstanceMethod<&ScriptModuleHandle::Dispose>("dispose"),
     });
@@ -421,6 +423,15 @@ class ScriptModuleHandle : public Napi::ObjectWrap<ScriptModuleHandle> {
 
   // forward(path, inputs[]): runs the forward method of the module at `path` ('' for the whole model),
   // under the caller's grad mode (autograd records it unless inside noGrad).
+  //
+  // It runs on the graph executor's unoptimised plan (GraphOptimizerEnabledGuard(false)): the archive's ops one
+  // by one, each recorded by autograd as PyTorch's eager mode records it, as the hooked forward runs them. The
+  // optimised plan differentiates the graph itself (autodiff's DifferentiableGraph, whose backward computes
+  // e.g. ReLU's gradient as grad * (y > 0).type_as(y), three ops for eager's one threshold_backward, and
+  // batch_norm's through _batch_norm_impl_index_backward): measured on a scripted ResNet, it made the GN-FT step
+  // 15% slower than the same step in eager PyTorch (bench/profile.ts --torchscript). CPU fusion, the one thing
+  // the optimiser could add, is off in libtorch by default. setGraphOptimizer(true) keeps the optimised plan
+  // (for comparison); libtorch keeps whichever plan a method ran first, so it is set before the first forward.
   Napi::Value Forward(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     const std::string path = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
@@ -432,6 +443,7 @@ class ScriptModuleHandle : public Napi::ObjectWrap<ScriptModuleHandle> {
       for (uint32_t i = 0; i < inputs.Length(); ++i) stack.push_back(InputToIValue(env, inputs.Get(i), "input " + std::to_string(i)));
       auto method = m.find_method("forward");
       if (!method) throw std::runtime_error("the module has no forward method");
+      torch::jit::GraphOptimizerEnabledGuard plan(graphOptimizer_);
       return OutputFromIValue(env, (*method)(std::move(stack)));
     });
   }
@@ -618,6 +630,12 @@ class ScriptModuleHandle : public Napi::ObjectWrap<ScriptModuleHandle> {
     });
   }
 
+  // setGraphOptimizer(on): forward on the graph executor's optimised plan (see Forward); before the first forward.
+  Napi::Value SetGraphOptimizer(const Napi::CallbackInfo& info) {
+    graphOptimizer_ = info[0].ToBoolean().Value();
+    return info.Env().Undefined();
+  }
+
   Napi::Value IsDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !module_.has_value()); }
 
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
@@ -627,6 +645,7 @@ class ScriptModuleHandle : public Napi::ObjectWrap<ScriptModuleHandle> {
   }
 
   c10::optional<torch::jit::Module> module_;
+  bool graphOptimizer_ = false;
   std::map<std::string, std::shared_ptr<torch::jit::Code>> hookedCode_;
 };
 

@@ -167,6 +167,22 @@ function moveIntoPlace(tmp: string, out: string): void {
   rmSync(old, { recursive: true, force: true });
 }
 
+/**
+ * What importRun checks of the archive, without writing anything (a grid checks its TorchScript model entries
+ * with it before any job runs): the input name, the classes, then the archive loaded and probed.
+ */
+export function checkImport(o: Pick<ImportRunOptions, 'torchscript' | 'input' | 'classes'>): {
+  frontEnd: FrontEnd;
+  classes: string[];
+  report: TorchScriptImportReport;
+} {
+  const frontEnd = inputFrontEnd(o.input);
+  const classes = parseClasses(o.classes);
+  const { model, report } = probe(o.torchscript, frontEnd, classes);
+  model.dispose();
+  return { frontEnd, classes, report };
+}
+
 export function importRun(o: ImportRunOptions): ImportRunResult {
   const frontEnd = inputFrontEnd(o.input);
   const classes = parseClasses(o.classes);

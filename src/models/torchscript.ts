@@ -51,7 +51,7 @@ import {
   tensor,
   tidy,
 } from '../torch/index.ts';
-import type { ScriptPlainValue } from '../torch/script-module.ts';
+import type { LoadScriptOptions, ScriptPlainValue } from '../torch/script-module.ts';
 import type { KwsModel } from './registry.ts';
 
 /** What a view of an archive's submodule carries besides its layer fields. */
@@ -405,7 +405,7 @@ interface ViewState {
 }
 
 /** Loads a TorchScript archive as a KwsModel in eval mode (trusted files only: an archive is code). */
-export function loadTorchScriptModel(file: string, opts: { device?: string } = {}): TorchScriptModel {
+export function loadTorchScriptModel(file: string, opts: LoadScriptOptions = {}): TorchScriptModel {
   const model = new TorchScriptModel(loadScriptModule(file, opts));
   model.eval();
   return model;
@@ -447,7 +447,10 @@ export function batchNormMode(model: TorchScriptModel, probe: Tensor): { mode: B
     );
   const updated = (train: boolean): boolean[] => {
     model.train(train);
-    tidy(() => noGrad(() => model.forward(probe)));
+    // (a block, not an expression: what tidy returns outlives it)
+    tidy(() => {
+      noGrad(() => model.forward(probe));
+    });
     const changed = noGrad(() => tidy(() => bns.map(([, bn], i) => any(bn.running_mean.sub(saved[i][0]).abs().gt(0)).item() !== 0)));
     restore();
     return changed;

@@ -85,6 +85,7 @@ export interface ScriptModuleHandle {
   to(device: string): void;
   channelsLast(): void;
   code(): string;
+  setGraphOptimizer(on: boolean): void;
   isDisposed(): boolean;
   dispose(): void;
 }

@@ -74,8 +74,18 @@ function libtorchVersion(): string {
   return m ? (m[1] ?? m[2]) : 'the one kwshield was built with';
 }
 
+export interface LoadScriptOptions {
+  device?: string;
+  /**
+   * Run forward on libtorch's optimised graph-executor plan (autodiff of the graph) instead of op by op with
+   * eager autograd, the default: the optimised plan made a scripted ResNet's GN-FT step 15% slower than eager
+   * PyTorch's on CPU (native/src/script_module.cc, Forward). For comparison (bench/run.ts) only.
+   */
+  graphOptimizer?: boolean;
+}
+
 /** Loads a TorchScript archive (trusted files only: an archive is code). */
-export function loadScriptModule(file: string, opts: { device?: string } = {}): ScriptModule {
+export function loadScriptModule(file: string, opts: LoadScriptOptions = {}): ScriptModule {
   if (!existsSync(file)) throw new TorchScriptLoadError(`${file} not found: give the path of a TorchScript archive (a .pt file written by torch.jit.save)`);
   const info = statSync(file);
   if (info.isDirectory()) throw new TorchScriptLoadError(`${file} is a folder: give the path of a TorchScript archive (a .pt file written by torch.jit.save)`);
@@ -86,6 +96,7 @@ export function loadScriptModule(file: string, opts: { device?: string } = {}): 
   } catch (e) {
     throw loadError(file, (e as Error).message);
   }
+  if (opts.graphOptimizer) handle.setGraphOptimizer(true);
   return new ScriptModule(handle, file);
 }
 

@@ -6,7 +6,8 @@
 //   data:
 //     - { name: small-scd10, synth: { preset: small, words: scd10, seed: 0 } }   # generated in WORK/data
 //     - { name: sc-v1, path: /data/speech_commands_v0.01, words: scd10 }         # a real folder
-//   models: [resnet]
+//   models: [resnet]                 # built-in models, trained and attacked by the grid; or the user's own:
+//   #  - { torchscript: my-kws.pt, input: waveform-16k-1s, classes: [yes, no, ...], triggered: trig/, name: my-kws }
 //   attacks: [badnets, { attack: flowmur, options: { epochs: 5 }, models: [resnet] }]
 //   attackSeeds: [0]
 //   poisonRatio: 0.1
@@ -17,7 +18,7 @@
 //   cleanRatios: [0.05]
 //   seeds: [0]
 //   threads: 1
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, LineCounter, type Node, parseDocument } from 'yaml';
 import { attackNames, getAttack } from '../../attacks/index.ts';
@@ -28,6 +29,7 @@ import { getModelSpec, modelNames } from '../../models/index.ts';
 import { OptionError, type OptionValue, resolveOptions } from '../../options/options.ts';
 import { attackFrontEnd } from '../attack-run.ts';
 import type { DefenseRecipe } from '../defend-run.ts';
+import { checkImport, ImportRunError } from '../import-run.ts';
 import type { RecipeName } from '../train.ts';
 
 export interface GridData {
@@ -50,6 +52,24 @@ export interface GridAttack {
   models?: string[];
 }
 
+/**
+ * The user's own model (docs/own-model.md): a TorchScript archive with its input and classes, as `kwshield
+ * import` takes them. Its row imports it (no training, no attack: its backdoor, if any, is its maker's) and
+ * defends it with each of the grid's defenses; ASR and RA are measured on `triggered` when given.
+ */
+export interface GridTorchScript {
+  /** the model's name in results (default: the file's name without its extension) */
+  name: string;
+  /** the archive (absolute) and its sha256 when the grid was read (part of the jobs' identity) */
+  file: string;
+  sha256: string;
+  /** waveform-16k-1s or the front-end it was trained on */
+  input: string;
+  classes: string[];
+  /** the user's triggered clips (absolute; Speech Commands layout), for ASR and RA against the grid's target */
+  triggered?: string;
+}
+
 export interface GridDefense {
   defense: string;
   recipe: DefenseRecipe;
@@ -63,7 +83,10 @@ export interface Grid {
   /** the grid file (absolute) */
   file: string;
   data: GridData[];
+  /** built-in models (trained and attacked by the grid) */
   models: string[];
+  /** the user's own models (imported and defended; attacks do not apply) */
+  torchscript: GridTorchScript[];
   attacks: GridAttack[];
   attackSeeds: number[];
   poisonRatio: number;
@@ -267,45 +290,59 @@ export function parseGrid(text: string, file: string, o: LoadGridOptions = {}): 
     return !before;
   });
 
-  // Models and attacks.
-  const models = list(need(g, 'models', ['models']), ['models'], (x, p) => oneOf(x, p, 'model', modelNames()), { scalarOk: true });
-  const attacks = list(
-    need(g, 'attacks', ['attacks']),
-    ['attacks'],
-    (x, p): GridAttack => {
-      const entry = typeof x === 'string' ? { attack: x } : x;
-      if (!isObject(entry)) return fail(p, 'an attack is a name or { attack, options, frontEnd, models }');
-      checkFields(entry, p, ['attack', 'options', 'frontEnd', 'models']);
-      const attackName = oneOf(need(entry, 'attack', p), typeof x === 'string' ? p : [...p, 'attack'], 'attack', attackNames());
-      const spec = getAttack(attackName);
-      const restrict =
-        entry.models === undefined
-          ? undefined
-          : list(entry.models, [...p, 'models'], (m, mp) => {
-              const model = oneOf(m, mp, 'model', modelNames());
-              if (!models.includes(model)) fail(mp, `'${model}' is not one of the grid's models (${models.join(', ')})`);
-              return model;
-            });
-      const frontEnd = entry.frontEnd === undefined ? undefined : str(entry.frontEnd, [...p, 'frontEnd']);
-      for (const model of restrict ?? models) {
-        try {
-          attackFrontEnd(spec, model, frontEnd);
-        } catch (e) {
-          fail(
-            frontEnd ? [...p, 'frontEnd'] : p,
-            `${attackName} on ${model}: ${(e as Error).message}${frontEnd ? '' : "; restrict the attack with 'models: [...]'"}`,
-          );
-        }
-      }
-      return {
-        attack: attackName,
-        options: options(attackName, spec.options, entry.options, [...p, 'options']),
-        ...(frontEnd ? { frontEnd } : {}),
-        ...(restrict ? { models: restrict } : {}),
-      };
+  // Models (built-in names, or the user's TorchScript archives) and attacks.
+  const entries = list(
+    need(g, 'models', ['models']),
+    ['models'],
+    (x, p): string | { entry: Record<string, unknown>; p: PathKey[] } => {
+      if (!isObject(x)) return oneOf(x, p, 'model', modelNames());
+      checkFields(x, p, ['torchscript', 'input', 'classes', 'name', 'triggered']);
+      return { entry: x, p };
     },
     { scalarOk: true },
   );
+  const models = entries.filter((e): e is string => typeof e === 'string');
+  const builtInAttacks = () =>
+    list(
+      need(g, 'attacks', ['attacks']),
+      ['attacks'],
+      (x, p): GridAttack => {
+        const entry = typeof x === 'string' ? { attack: x } : x;
+        if (!isObject(entry)) return fail(p, 'an attack is a name or { attack, options, frontEnd, models }');
+        checkFields(entry, p, ['attack', 'options', 'frontEnd', 'models']);
+        const attackName = oneOf(need(entry, 'attack', p), typeof x === 'string' ? p : [...p, 'attack'], 'attack', attackNames());
+        const spec = getAttack(attackName);
+        const restrict =
+          entry.models === undefined
+            ? undefined
+            : list(entry.models, [...p, 'models'], (m, mp) => {
+                const model = oneOf(m, mp, 'model', modelNames());
+                if (!models.includes(model)) fail(mp, `'${model}' is not one of the grid's models (${models.join(', ')})`);
+                return model;
+              });
+        const frontEnd = entry.frontEnd === undefined ? undefined : str(entry.frontEnd, [...p, 'frontEnd']);
+        for (const model of restrict ?? models) {
+          try {
+            attackFrontEnd(spec, model, frontEnd);
+          } catch (e) {
+            fail(
+              frontEnd ? [...p, 'frontEnd'] : p,
+              `${attackName} on ${model}: ${(e as Error).message}${frontEnd ? '' : "; restrict the attack with 'models: [...]'"}`,
+            );
+          }
+        }
+        return {
+          attack: attackName,
+          options: options(attackName, spec.options, entry.options, [...p, 'options']),
+          ...(frontEnd ? { frontEnd } : {}),
+          ...(restrict ? { models: restrict } : {}),
+        };
+      },
+      { scalarOk: true },
+    );
+  if (models.length === 0 && g.attacks !== undefined)
+    fail(['attacks'], "attacks apply to the built-in models the grid trains; this grid lists only TorchScript models (leave 'attacks' out)");
+  const attacks = models.length ? builtInAttacks() : [];
   const attackSeeds = g.attackSeeds === undefined ? [0] : list(g.attackSeeds, ['attackSeeds'], seedOf, { scalarOk: true });
   const poisonRatio = g.poisonRatio === undefined ? 0.1 : num(g.poisonRatio, ['poisonRatio'], (n) => n > 0 && n < 1, 'a number in (0, 1), e.g. 0.1');
   const target = g.target === undefined ? 'up' : str(g.target, ['target']);
@@ -313,6 +350,52 @@ export function parseGrid(text: string, file: string, o: LoadGridOptions = {}): 
     const words = wordSet(d.words);
     if (!words.includes(target)) fail(['target'], `'${target}' is not a word of ${d.words} (data entry ${i}, ${d.name}); choose one of ${words.join(', ')}`);
   }
+  // The user's TorchScript models, checked as `kwshield import` checks them (the archive loaded and probed).
+  const torchScriptEntry = (x: Record<string, unknown>, p: PathKey[]): GridTorchScript => {
+    const relative = (s: string, field: string) => path.resolve(path.dirname(file), expandEnv(s, [...p, field]));
+    const archive = relative(str(need(x, 'torchscript', p), [...p, 'torchscript']), 'torchscript');
+    if (!existsSync(archive) || statSync(archive).isDirectory())
+      fail([...p, 'torchscript'], `${archive} is not a file; give the path of the TorchScript archive (relative to the grid file), written by torch.jit.save`);
+    const input = str(need(x, 'input', p), [...p, 'input']);
+    const given = need(x, 'classes', p);
+    const classes =
+      typeof given === 'string' && !given.includes(',')
+        ? relative(given, 'classes')
+        : list(given, [...p, 'classes'], (c, cp) => str(c, cp), { scalarOk: true });
+    const name = x.name === undefined ? path.basename(archive).replace(/\.[^.]*$/, '') : str(x.name, [...p, 'name']);
+    if (!/^[A-Za-z0-9._-]+$/.test(name))
+      fail([...p, x.name === undefined ? 'torchscript' : 'name'], `the model's name '${name}' may use letters, digits, '.', '_' and '-' only; give a 'name'`);
+    if (modelNames().includes(name)) fail([...p, 'name'], `'${name}' is a built-in model's name; give this TorchScript model another 'name'`);
+    let checked: ReturnType<typeof checkImport>;
+    try {
+      checked = checkImport({ torchscript: archive, input, classes });
+    } catch (e) {
+      if (!(e instanceof ImportRunError)) throw e;
+      // import's messages name its flags; here the fields of the entry
+      const field = /^--(input|classes)/.exec(e.message)?.[1] ?? 'torchscript';
+      return fail([...p, field], e.message.replace(/--(input|classes|torchscript)\b/g, "'$1'"));
+    }
+    for (const d of data) {
+      const words = wordSet(d.words);
+      const missing = checked.classes.filter((c) => !words.includes(c));
+      if (missing.length)
+        fail(
+          [...p, 'classes'],
+          `${missing.join(', ')} ${missing.length > 1 ? 'are not words' : 'is not a word'} of ${d.words} (data entry ${d.name}); the classes must be word folders of the grid's data`,
+        );
+    }
+    let triggered: string | undefined;
+    if (x.triggered !== undefined) {
+      triggered = relative(str(x.triggered, [...p, 'triggered']), 'triggered');
+      if (!existsSync(triggered) || !statSync(triggered).isDirectory())
+        fail([...p, 'triggered'], `${triggered} is not a folder; give the folder of your triggered clips (DIR/<true word>/<clip>.wav)`);
+      if (!checked.classes.includes(target)) fail(['target'], `'${target}' is not one of the classes of ${name} (${checked.classes.join(', ')})`);
+    }
+    return { name, file: archive, sha256: checked.report.sha256, input: checked.frontEnd.name, classes: checked.classes, ...(triggered ? { triggered } : {}) };
+  };
+  const torchscript = entries.flatMap((e) => (typeof e === 'string' ? [] : [torchScriptEntry(e.entry, e.p)]));
+  for (const [i, t] of torchscript.entries())
+    if (torchscript.findIndex((u) => u.name === t.name) !== i) fail(['models'], `two TorchScript models are named '${t.name}'; give each a 'name'`);
   const epochs = g.epochs === undefined ? undefined : num(g.epochs, ['epochs'], (n) => Number.isInteger(n) && n > 0, 'a whole number above 0');
   const batchSize = g.batchSize === undefined ? undefined : num(g.batchSize, ['batchSize'], (n) => Number.isInteger(n) && n > 0, 'a whole number above 0');
   const trainRecipe = g.trainRecipe === undefined ? undefined : oneOf(g.trainRecipe, ['trainRecipe'], 'training recipe', ['fast', 'paper'] as const);
@@ -350,6 +433,7 @@ export function parseGrid(text: string, file: string, o: LoadGridOptions = {}): 
     file,
     data,
     models,
+    torchscript,
     attacks,
     attackSeeds,
     poisonRatio,

@@ -10,6 +10,9 @@
 // per data x model x attack x attack seed, measured beside the clean model of the same configuration),
 // 'defense' (one per attack job x defense x clean ratio x seed, depending on its attack job). An attack
 // job and its defense jobs form a row; rows are the unit of sharding, so a shard never waits for another.
+// A TorchScript model entry (the user's own model) has rows too: its attack job imports the archive and
+// measures it (attack 'own': no training, no attack of kwshield's; the archive's sha256 is in the config),
+// and its defense jobs purify that import.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -45,7 +48,8 @@ export interface AttackConfig {
   /** the options the grid gives (absent when none) */
   attackOptions?: Record<string, OptionValue>;
   attackSeed: number;
-  poisonRatio: number;
+  /** absent for a TorchScript model's row (no poisoning of kwshield's) */
+  poisonRatio?: number;
   target: string;
   /** the attack's seed again: every result has a `seed` */
   seed: number;
@@ -53,7 +57,12 @@ export interface AttackConfig {
   /** absent unless the grid sets it, so that the ids of grids without it do not change */
   batchSize?: number;
   trainRecipe?: RecipeName;
+  /** set for the user's own model (attack 'own'): the archive's identity and its classes */
+  torchscript?: { sha256: string; input: string; classes: string[] };
 }
+
+/** The attack name of a TorchScript model's row: the model as its maker gave it. */
+export const OWN_MODEL_ATTACK = 'own';
 
 /** A defense job: its attack job's config, then the defense, its recipe and options, clean ratio and seed. */
 export interface DefenseConfig extends Omit<AttackConfig, 'kind'> {
@@ -95,6 +104,8 @@ export interface Manifest {
   threads: number;
   counts: { jobs: number; synth: number; attack: number; defense: number; rows: number };
   data: ManifestData[];
+  /** the grid's TorchScript models (absent when it has none): where each archive and its triggered clips are */
+  torchscript?: { name: string; file: string; triggered?: string }[];
   rows: { index: number; attack: string; defenses: string[] }[];
   jobs: ManifestJob[];
 }
@@ -149,6 +160,39 @@ export function expandGrid(grid: Grid): Manifest {
     } else data.push({ name: d.name, words: d.words, path: d.path });
   }
   const rows: Manifest['rows'] = [];
+  /** Opens a row with its attack job (just added) and adds its defense jobs. */
+  const addDefenses = (attackConfig: AttackConfig, attackId: string, rowIndex: number, what: string) => {
+    const row = { index: rowIndex, attack: attackId, defenses: [] as string[] };
+    rows.push(row);
+    for (const def of grid.defenses) {
+      for (const cleanRatio of grid.cleanRatios) {
+        for (const seed of grid.seeds) {
+          const { kind: _kind, ...inherited } = attackConfig;
+          const config: DefenseConfig = {
+            ...inherited,
+            kind: 'defense',
+            defense: def.defense,
+            recipe: def.recipe,
+            ...(nonEmpty(def.options) ? { options: def.options } : {}),
+            cleanRatio,
+            seed,
+          };
+          const id = jobId(config);
+          const label = `defense ${def.defense}/${def.recipe}${optionText(def.options)} clean ${cleanRatio} seed ${seed} <- ${what}`;
+          if (add({ id, kind: 'defense', row: rowIndex, dependsOn: [attackId], label, config })) row.defenses.push(id);
+        }
+      }
+    }
+  };
+  const dataOf = (d: GridData) => ({ kind: 'attack' as const, dataName: d.name, words: d.words, ...(d.synth ? { synth: d.synth } : {}) });
+  /** A row: its attack job (labelled `verb what`), unless the same job is in the manifest already, and its defense jobs. */
+  const addRow = (attackConfig: AttackConfig, verb: string, what: string) => {
+    const attackId = jobId(attackConfig);
+    const synthJob = synthOf.get(attackConfig.dataName);
+    const rowIndex = rows.length;
+    if (add({ id: attackId, kind: 'attack', row: rowIndex, dependsOn: synthJob ? [synthJob] : [], label: `${verb} ${what}`, config: attackConfig }))
+      addDefenses(attackConfig, attackId, rowIndex, what);
+  };
   for (const d of grid.data as GridData[]) {
     for (const model of grid.models) {
       for (const a of grid.attacks) {
@@ -156,10 +200,7 @@ export function expandGrid(grid: Grid): Manifest {
         const frontEnd = attackFrontEnd(getAttack(a.attack), model, a.frontEnd).name;
         for (const attackSeed of grid.attackSeeds) {
           const attackConfig: AttackConfig = {
-            kind: 'attack',
-            dataName: d.name,
-            words: d.words,
-            ...(d.synth ? { synth: d.synth } : {}),
+            ...dataOf(d),
             model,
             frontEnd,
             attack: a.attack,
@@ -172,35 +213,22 @@ export function expandGrid(grid: Grid): Manifest {
             ...(grid.batchSize ? { batchSize: grid.batchSize } : {}),
             ...(grid.trainRecipe ? { trainRecipe: grid.trainRecipe } : {}),
           };
-          const attackId = jobId(attackConfig);
-          const synthJob = synthOf.get(d.name);
-          const rowIndex = rows.length;
-          const what = `${model} ${a.attack}${optionText(a.options)} seed ${attackSeed} on ${d.name}`;
-          if (!add({ id: attackId, kind: 'attack', row: rowIndex, dependsOn: synthJob ? [synthJob] : [], label: `attack ${what}`, config: attackConfig }))
-            continue;
-          const row = { index: rowIndex, attack: attackId, defenses: [] as string[] };
-          rows.push(row);
-          for (const def of grid.defenses) {
-            for (const cleanRatio of grid.cleanRatios) {
-              for (const seed of grid.seeds) {
-                const { kind: _kind, ...inherited } = attackConfig;
-                const config: DefenseConfig = {
-                  ...inherited,
-                  kind: 'defense',
-                  defense: def.defense,
-                  recipe: def.recipe,
-                  ...(nonEmpty(def.options) ? { options: def.options } : {}),
-                  cleanRatio,
-                  seed,
-                };
-                const id = jobId(config);
-                const label = `defense ${def.defense}/${def.recipe}${optionText(def.options)} clean ${cleanRatio} seed ${seed} <- ${what}`;
-                if (add({ id, kind: 'defense', row: rowIndex, dependsOn: [attackId], label, config })) row.defenses.push(id);
-              }
-            }
-          }
+          addRow(attackConfig, 'attack', `${model} ${a.attack}${optionText(a.options)} seed ${attackSeed} on ${d.name}`);
         }
       }
+    }
+    for (const t of grid.torchscript) {
+      const attackConfig: AttackConfig = {
+        ...dataOf(d),
+        model: t.name,
+        frontEnd: t.input,
+        attack: OWN_MODEL_ATTACK,
+        attackSeed: 0,
+        target: grid.target,
+        seed: 0,
+        torchscript: { sha256: t.sha256, input: t.input, classes: t.classes },
+      };
+      addRow(attackConfig, 'import', `${t.name} (TorchScript) on ${d.name}`);
     }
   }
   const count = (k: JobKind) => jobs.filter((j) => j.kind === k).length;
@@ -217,6 +245,9 @@ export function expandGrid(grid: Grid): Manifest {
     threads: grid.threads,
     counts: { jobs: jobs.length, synth: count('synth'), attack: count('attack'), defense: count('defense'), rows: rows.length },
     data,
+    ...(grid.torchscript.length
+      ? { torchscript: grid.torchscript.map((t) => ({ name: t.name, file: t.file, ...(t.triggered ? { triggered: t.triggered } : {}) })) }
+      : {}),
     rows,
     jobs,
   };

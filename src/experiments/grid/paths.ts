@@ -2,7 +2,8 @@
 //   WORK/data/<dataName>-<synth id>/          generated data
 //   WORK/runs/clean/<model>-<frontEnd>-<key>/ the clean model an attack job compares with (shared by the
 //                                            attack jobs of the same data, model, front-end, seed, epochs)
-//   WORK/runs/attack/<...>-<id>/              attack runs (backdoored model, trigger, poison plan)
+//   WORK/runs/attack/<...>-<id>/              attack runs (backdoored model, trigger, poison plan), and the
+//                                            imports of TorchScript models (attack 'own')
 //   WORK/runs/defense/<...>-<id>/             defended models
 //   WORK/locks/<id>.lock, clean-<key>.lock    who is running what (experiments/lock.ts)
 //   WORK/logs/<id>.log                        each job's own output (progress, stages, errors)
@@ -36,6 +37,15 @@ export interface JobPaths {
   data?: string;
   /** attack jobs: the clean model's run folder and its lock */
   clean?: { dir: string; lock: string };
+  /** a TorchScript model's jobs: its archive and the user's triggered clips */
+  torchscript?: { file: string; triggered?: string };
+}
+
+function torchScriptOf(manifest: Manifest, c: AttackConfig | DefenseConfig): JobPaths['torchscript'] {
+  if (!c.torchscript) return undefined;
+  const t = manifest.torchscript?.find((x) => x.name === c.model);
+  if (!t) throw new Error(`the manifest has no TorchScript model '${c.model}'`);
+  return { file: t.file, ...(t.triggered ? { triggered: t.triggered } : {}) };
 }
 
 export function dataFolder(manifest: Manifest, work: string, dataName: string): string {
@@ -55,6 +65,11 @@ export function jobPaths(manifest: Manifest, work: string, job: ManifestJob): Jo
   const c = job.config;
   if (c.kind === 'synth') return { ...common, out: dataFolder(manifest, w, c.dataName) };
   const data = dataFolder(manifest, w, c.dataName);
+  const torchscript = torchScriptOf(manifest, c);
+  if (torchscript) {
+    if (c.kind === 'attack') return { ...common, data, out: attackRunFolder(w, job.id, c), torchscript };
+    return { ...common, data, out: defenseRunFolder(w, job.id, c), torchscript };
+  }
   if (c.kind === 'attack') {
     const key = cleanKey(c);
     return {
@@ -67,6 +82,10 @@ export function jobPaths(manifest: Manifest, work: string, job: ManifestJob): Jo
       },
     };
   }
+  return { ...common, data, out: defenseRunFolder(w, job.id, c) };
+}
+
+function defenseRunFolder(work: string, id: string, c: DefenseConfig): string {
   const name = `${c.dataName}-${c.model}-${c.attack}-a${c.attackSeed}-${c.defense}-${c.recipe}-c${c.cleanRatio}-s${c.seed}`;
-  return { ...common, data, out: path.join(w, 'runs', 'defense', `${safe(name)}-${job.id}`) };
+  return path.join(work, 'runs', 'defense', `${safe(name)}-${id}`);
 }

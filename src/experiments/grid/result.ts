@@ -5,7 +5,7 @@
 // { "format": "kwshield-result", "version": 1, "id": "<16 hex>", "status": "ok" | "failed", "error"?: string,
 //   "job": { "kind", "data", "dataName", "words", "model", "frontEnd", "attack"?, "attackSeed"?, "poisonRatio"?,
 //            "target"?, "defense"?, "recipe"?, "options"?, "cleanRatio"?, "seed", "epochs"?,
-//            "synth"?, "attackOptions"?, "trainRecipe"? },
+//            "synth"?, "attackOptions"?, "trainRecipe"?, "torchscript"?: { "sha256", "input", "classes" } },
 //   "metrics"?: { "ca", "asr", "ra" }, "before"?: { ... }, "der"?: number, "clean"?: { ... },
 //   "runs": { "model"?, "attack"?, "analysis"? }, "seconds", "date", "machine": { ... }, "versions": { "kwshield" } }
 import { existsSync, readFileSync } from 'node:fs';
@@ -17,8 +17,9 @@ import { type AttackConfig, type DefenseConfig, jobId } from './manifest.ts';
 
 export interface Metrics3 {
   ca: number;
-  asr: number;
-  ra: number;
+  /** null: not measured (a TorchScript model's row without triggered clips) */
+  asr: number | null;
+  ra: number | null;
 }
 
 /** A job as its result names it: the config with the data folder it ran on. */
@@ -98,6 +99,7 @@ export function resultJob(config: AttackConfig | DefenseConfig, data: string): J
     synth: c.synth,
     attackOptions: c.attackOptions,
     trainRecipe: c.trainRecipe,
+    torchscript: c.torchscript,
   };
   return Object.fromEntries(Object.entries(ordered).filter(([, v]) => v !== undefined)) as JobResult['job'];
 }

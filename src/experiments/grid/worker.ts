@@ -5,17 +5,29 @@
 // error), tells the parent over IPC, and exits. Exit codes: 0 the job ended (ok or failed, see the
 // result), 3 another process holds the job's lock, 1 the worker itself broke. When the parent dies the
 // IPC channel closes and the worker stops too: its lock is then stale and the next run takes it over.
-import { existsSync } from 'node:fs';
+// A TorchScript model's row (attack 'own') imports the archive instead of training and attacking, and measures
+// CA on the test split and ASR/RA on the user's triggered clips, before and after each defense.
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { BackdoorMetrics } from '../../analysis/metrics.ts';
+import { getFrontEnd } from '../../audio/frontends.ts';
+import { writeJsonAtomic } from '../../data/atomic.ts';
+import { disposeFeatureSet } from '../../data/feature-set.ts';
+import { featureSetOf } from '../../data/features.ts';
+import { readSpeechCommands } from '../../data/speech-commands.ts';
 import { synthesizeSpeechCommands } from '../../data/synth.ts';
+import { loadModel } from '../../models/checkpoint.ts';
 import { attackRun } from '../attack-run.ts';
 import { defendRun } from '../defend-run.ts';
+import { derBetween, evaluate } from '../evaluate.ts';
+import { importRun } from '../import-run.ts';
 import { describeHolder, heartbeat, tryLock, waitForLock } from '../lock.ts';
 import type { EpochRecord } from '../train.ts';
 import { trainRun } from '../train-run.ts';
+import { evaluateTriggeredFolder, readTriggeredFolder } from '../triggered-folder.ts';
 import type { ManifestJob } from './manifest.ts';
 import type { JobPaths } from './paths.ts';
-import { type JobResult, makeResult, okResult, readResult, resultFile, resultJob, writeResult } from './result.ts';
+import { type JobResult, type Metrics3, makeResult, okResult, readResult, resultFile, resultJob, writeResult } from './result.ts';
 
 export interface WorkerTask {
   job: ManifestJob;
@@ -150,6 +162,65 @@ async function runAttack(task: WorkerTask, started: number): Promise<JobResult> 
   });
 }
 
+/** A TorchScript model's run: CA on the test split of `data`; ASR and RA on the triggered clips (null without). */
+async function measureOwnModel(run: string, data: string, triggered: string | undefined, target: string): Promise<Metrics3> {
+  const { model, manifest } = loadModel(run);
+  try {
+    const frontEnd = getFrontEnd(manifest.frontEnd);
+    const dataset = await readSpeechCommands(data, { words: manifest.classes });
+    const test = await featureSetOf(
+      dataset.entries.filter((e) => e.split === 'test'),
+      manifest.classes,
+      frontEnd,
+      { onProgress: () => onBatch() },
+    );
+    let ca: number;
+    try {
+      ca = evaluate(model, test).accuracy;
+    } finally {
+      disposeFeatureSet(test);
+    }
+    if (!triggered) return { ca, asr: null, ra: null };
+    const clips = await readTriggeredFolder(triggered, manifest.classes);
+    const t = await evaluateTriggeredFolder(model, { dir: triggered, clips }, target, manifest.classes, frontEnd);
+    return { ca, asr: t.asr, ra: t.ra };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** The head of a TorchScript model's row: import the archive (the one the grid was read with) and measure it. */
+async function runOwnModel(task: WorkerTask, started: number): Promise<JobResult> {
+  const { job, paths } = task;
+  const c = job.config;
+  if (c.kind !== 'attack' || !c.torchscript || !paths.data || !paths.torchscript) throw new Error("not a TorchScript model's job");
+  if (!existsSync(path.join(paths.out, 'model.json'))) {
+    log(`importing ${paths.torchscript.file} into ${paths.out}`);
+    const r = importRun({ torchscript: paths.torchscript.file, input: c.torchscript.input, classes: c.torchscript.classes, out: paths.out, force: true });
+    if (r.sha256 !== c.torchscript.sha256) {
+      throw new Error(
+        `${paths.torchscript.file} changed since the grid was read (sha256 ${r.sha256.slice(0, 12)}..., the job's ${c.torchscript.sha256.slice(0, 12)}...); run the grid again to make the jobs of the archive as it is now`,
+      );
+    }
+    log(`BatchNorm: ${r.batchNormNote}`);
+  }
+  log('measuring the model as given');
+  const metrics = await measureOwnModel(paths.out, paths.data, paths.torchscript.triggered, c.target);
+  // What a defense job of this row reads as its "before", as it reads an attack run's metrics.json.
+  writeJsonAtomic(path.join(paths.out, 'metrics.json'), {
+    kind: 'import',
+    data: path.resolve(paths.data),
+    backdoored: metrics,
+    created: new Date().toISOString(),
+  });
+  return makeResult(job.id, resultJob(c, paths.data), {
+    status: 'ok',
+    metrics,
+    runs: { model: path.resolve(paths.out), attack: path.resolve(paths.out) },
+    seconds: (Date.now() - started) / 1000,
+  });
+}
+
 async function runDefense(task: WorkerTask, started: number): Promise<JobResult> {
   const { job, paths } = task;
   const c = job.config;
@@ -160,6 +231,7 @@ async function runDefense(task: WorkerTask, started: number): Promise<JobResult>
       `the attack run of this job (${attack ?? 'unknown'}) is not on this machine; share the work folder between machines, or delete the attack job's result ${job.dependsOn[0]}.json to make it again here`,
     );
   }
+  const own = paths.torchscript;
   const r = await defendRun({
     model: attack,
     data: paths.data,
@@ -168,7 +240,8 @@ async function runDefense(task: WorkerTask, started: number): Promise<JobResult>
     cleanRatio: c.cleanRatio,
     recipe: c.recipe,
     options: c.options,
-    attackOf: attack,
+    // a TorchScript model has no attack run of kwshield's: it is measured on the user's clips below
+    ...(own ? {} : { attackOf: attack }),
     seed: c.seed,
     resume: true,
     onStage: log,
@@ -179,12 +252,21 @@ async function runDefense(task: WorkerTask, started: number): Promise<JobResult>
       epoch: (row) => log(`${row.phase} epoch ${row.epoch + 1}/${row.epochs}: loss ${row.loss.toFixed(3)}`),
     },
   });
-  if (!r.after || !r.before) throw new Error('the defense run measured no before/after metrics');
+  let before: Metrics3 | undefined = r.before;
+  let after: Metrics3 | undefined = r.after;
+  let der = r.der;
+  if (own) {
+    before = (JSON.parse(readFileSync(path.join(attack, 'metrics.json'), 'utf8')) as { backdoored: Metrics3 }).backdoored;
+    log('measuring the purified model');
+    after = await measureOwnModel(paths.out, paths.data, own.triggered, c.target);
+    der = before.asr !== null && after.asr !== null ? derBetween(before as BackdoorMetrics, after as BackdoorMetrics) : undefined;
+  }
+  if (!after || !before) throw new Error('the defense run measured no before/after metrics');
   return makeResult(job.id, resultJob(c, paths.data), {
     status: 'ok',
-    metrics: r.after,
-    before: r.before,
-    der: r.der,
+    metrics: after,
+    before,
+    der,
     runs: { model: path.resolve(paths.out), attack: path.resolve(attack) },
     seconds: (Date.now() - started) / 1000,
   });
@@ -207,7 +289,13 @@ export async function runTask(task: WorkerTask): Promise<WorkerMessage> {
     if (done) return { type: 'done', id: job.id, status: 'ok', result: done };
     log(`${job.id}: ${job.label}`);
     try {
-      const result = job.kind === 'attack' ? await runAttack(task, started) : await runDefense(task, started);
+      const c = job.config;
+      const result =
+        job.kind === 'defense'
+          ? await runDefense(task, started)
+          : c.kind === 'attack' && c.torchscript
+            ? await runOwnModel(task, started)
+            : await runAttack(task, started);
       writeResult(task.results, result);
       log(`ok in ${result.seconds.toFixed(1)} s`);
       return { type: 'done', id: job.id, status: 'ok', result };
