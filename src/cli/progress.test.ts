@@ -23,6 +23,22 @@ describe('progress', () => {
     assert.ok(eta && Number(eta[1]) >= 20, lines[1]);
   });
 
+  it('leaves no line for work shorter than its interval, and logs long work and its end', async () => {
+    const { lines, stream } = logStream();
+    const quick = createProgress('gnft', 3, { stream, intervalMs: 60_000 });
+    for (let i = 1; i <= 3; i++) quick.update(i);
+    quick.finish();
+    assert.deepEqual(lines, []);
+    const long = createProgress('synth', 2, { stream, intervalMs: 20 });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    long.update(1);
+    long.update(2);
+    long.finish('2 clips');
+    assert.equal(lines.length, 2);
+    assert.match(lines[0], /^synth: 1\/2 /);
+    assert.match(lines[1], /^synth: done in [\d.]+s \(2 clips\)$/);
+  });
+
   it('formats durations and the remaining training time', () => {
     assert.equal(formatSeconds(42), '42s');
     assert.equal(formatSeconds(210), '3.5m');

@@ -34,15 +34,21 @@ export function createProgress(label: string, total: number, opts: { stream?: No
     };
   }
   const interval = opts.intervalMs ?? 5000;
-  let lastLog = 0;
+  // the first line after one interval, so work shorter than that leaves no line at all
+  let lastLog = started;
+  let logged = false;
   return {
     update(done, extra = '') {
       const now = Date.now();
-      if (now - lastLog < interval && done < total) return;
+      if (now - lastLog < interval || done >= total) return; // the end is finish()'s line
       lastLog = now;
+      logged = true;
       stream.write(`${label}: ${done}/${total} ${extra} eta ${eta(done)}\n`);
     },
     finish(summary) {
+      // Work shorter than the interval (an epoch's steps, a cached split) ends silently unless it has a summary,
+      // so a log holds one line per epoch instead of a "done" between every two.
+      if (!logged && !summary) return;
       stream.write(`${label}: done in ${((Date.now() - started) / 1000).toFixed(1)}s${summary ? ` (${summary})` : ''}\n`);
     },
   };
